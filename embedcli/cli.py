@@ -1,0 +1,168 @@
+"""The command line: parse, call the library, print, map errors to exit codes."""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+import traceback
+from pathlib import Path
+from typing import Annotated, Optional
+
+import click
+import typer
+
+from . import __version__
+from .config import DEFAULTS, help_for, load_config
+from .errors import EmbedcliError
+from .export import FORMATS, export as export_vectors
+from .vectors import Vectors
+
+app = typer.Typer(
+    add_completion=False,
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    rich_markup_mode=None,
+    help="Train word embeddings (skip-gram with negative sampling), query them and export them.",
+)
+_debug = False
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"embedcli {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: Annotated[
+        bool, typer.Option("--version", callback=_version, is_eager=True, help="Show the version and exit.")
+    ] = False,
+    debug: Annotated[bool, typer.Option("--debug", help="Show the full traceback of an error.")] = False,
+) -> None:
+    global _debug
+    _debug = debug
+
+
+def _setting(name: str, flag: str | None = None):
+    return typer.Option(flag or f"--{name.replace('_', '-')}", help=help_for(name), show_default=False)
+
+
+ModelOption = Annotated[Path, typer.Option("--model", "-m", help="Model directory written by train.")]
+
+
+@app.command()
+def train(
+    corpus: Annotated[list[str], typer.Argument(help="Text files, folders of text files, or - for stdin.", show_default=False)],
+    out: Annotated[Path, typer.Option("--out", "-o", help="Model directory to write.")] = Path("embeddings"),
+    config: Annotated[Optional[Path], typer.Option("--config", "-c", help="TOML file of settings to override.")] = None,
+    force: Annotated[bool, typer.Option("--force", help="Write into --out even if it holds other files.")] = False,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
+    tokenizer: Annotated[Optional[str], _setting("tokenizer")] = None,
+    min_count: Annotated[Optional[int], _setting("min_count")] = None,
+    max_vocab: Annotated[Optional[int], _setting("max_vocab")] = None,
+    dim: Annotated[Optional[int], _setting("dim")] = None,
+    window: Annotated[Optional[int], _setting("window")] = None,
+    negative: Annotated[Optional[int], _setting("negative")] = None,
+    sample: Annotated[Optional[float], _setting("sample")] = None,
+    lr: Annotated[Optional[float], _setting("lr")] = None,
+    min_lr: Annotated[Optional[float], _setting("min_lr")] = None,
+    epochs: Annotated[Optional[int], _setting("epochs")] = None,
+    seed: Annotated[Optional[int], _setting("seed")] = None,
+    device: Annotated[Optional[str], _setting("device")] = None,
+    threads: Annotated[Optional[int], _setting("threads")] = None,
+    chunk: Annotated[Optional[int], _setting("chunk")] = None,
+    noise_block: Annotated[Optional[int], _setting("noise_block")] = None,
+    max_sentence: Annotated[Optional[int], _setting("max_sentence")] = None,
+) -> None:
+    """Train word vectors on a corpus and write a model directory.
+
+    Example: embedcli train corpus.txt --out embeddings --epochs 5
+    """
+    from .train import train as run_training
+
+    base = load_config(config) if config is not None else DEFAULTS
+    overrides = {name: value for name, value in locals().items() if name in DEFAULTS.to_dict()}
+    settings = base.with_overrides(**overrides)
+    result = run_training(corpus, settings, out_dir=out, force=force, progress=not quiet)
+    typer.echo(
+        f"trained {result.vocab_size:,} words on {result.tokens:,} tokens x {settings.epochs} epochs "
+        f"in {result.seconds:.1f}s ({result.words_per_second:,.0f} words/s, {result.device}); "
+        f"model in {result.model_dir}",
+        err=True,
+    )
+
+
+@app.command()
+def lookup(
+    words: Annotated[list[str], typer.Argument(help="Words to look up.", show_default=False)],
+    model: ModelOption = Path("embeddings"),
+    neighbors: Annotated[int, typer.Option("--neighbors", "-k", help="Show the K nearest words instead of the vector.")] = 0,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """Print the vector of each word, or with --neighbors K its K nearest words by cosine.
+
+    Example: embedcli lookup king --neighbors 5
+    """
+    vectors = Vectors.load(model)
+    results = {}
+    for word in words:
+        if neighbors > 0:
+            results[word] = vectors.most_similar(word, topn=neighbors)
+        else:
+            results[word] = vectors.vector(word).tolist()
+    if as_json:
+        if neighbors > 0:
+            payload = {word: [{"word": w, "score": s} for w, s in found] for word, found in results.items()}
+        else:
+            payload = results
+        typer.echo(json.dumps(payload, ensure_ascii=False))
+        return
+    for word, found in results.items():
+        if neighbors > 0:
+            typer.echo(word)
+            width = max(len(w) for w, _ in found) if found else 0
+            for neighbor, score in found:
+                typer.echo(f"  {neighbor:<{width}}  {score:.4f}")
+        else:
+            typer.echo(f"{word} " + " ".join(f"{value:.6f}" for value in found))
+
+
+@app.command()
+def export(
+    format: Annotated[str, typer.Option("--format", "-f", help=f"Output format: {', '.join(FORMATS)}.")] = "npy",
+    model: ModelOption = Path("embeddings"),
+    out: Annotated[Optional[Path], typer.Option("--out", "-o", help="File to write (default: embeddings.<format>).")] = None,
+) -> None:
+    """Write the vectors in another tool's format.
+
+    Example: embedcli export --format npy --out vectors.npy
+    """
+    written = export_vectors(Vectors.load(model), format, out)
+    typer.echo("wrote " + ", ".join(str(path) for path in written), err=True)
+
+
+def main() -> None:
+    """Run the CLI: every error becomes one line on stderr and an exit code (2: usage, 1: runtime)."""
+    logging.basicConfig(format="embedcli: warning: %(message)s", level=logging.WARNING)
+    command = typer.main.get_command(app)
+    try:
+        command.main(standalone_mode=False)
+    except click.exceptions.Exit as done:
+        sys.exit(done.exit_code)
+    except click.exceptions.Abort:
+        print("embedcli: interrupted", file=sys.stderr)
+        sys.exit(130)
+    except click.ClickException as error:
+        context = f" (see 'embedcli {error.ctx.command_path.split(' ', 1)[-1]} --help')" if getattr(error, "ctx", None) and error.ctx.command_path != "embedcli" else " (see 'embedcli --help')"
+        print(f"embedcli: error: {error.format_message()}{context}", file=sys.stderr)
+        sys.exit(error.exit_code)
+    except EmbedcliError as error:
+        if _debug:
+            traceback.print_exc()
+        print(f"embedcli: error: {error}", file=sys.stderr)
+        sys.exit(error.exit_code)
+    except KeyboardInterrupt:
+        print("embedcli: interrupted", file=sys.stderr)
+        sys.exit(130)

@@ -1,0 +1,136 @@
+"""TrainConfig: the one place where every training default lives.
+
+The CLI's options default to ``None`` and show these values in ``--help``; a
+TOML file given with ``--config`` holds overrides only and is checked key by key.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .errors import ConfigError
+
+
+def _setting(default: Any, help: str) -> Any:
+    return field(default=default, metadata={"help": help})
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Hyper-parameters of one training run (skip-gram with negative sampling)."""
+
+    tokenizer: str = _setting(
+        "default",
+        "'default' (NFKC + lowercase, words split from punctuation), 'whitespace' "
+        "(split on whitespace only, no normalisation) or a path to a tokenizer.json",
+    )
+    min_count: int = _setting(5, "drop words seen fewer times than this")
+    max_vocab: int = _setting(0, "keep at most this many most frequent words (0: no limit)")
+    dim: int = _setting(100, "size of each word vector")
+    window: int = _setting(5, "largest distance between a word and its context")
+    negative: int = _setting(5, "negative samples per (word, context) pair")
+    sample: float = _setting(1e-3, "sub-sampling threshold for frequent words (0: off)")
+    lr: float = _setting(0.025, "starting learning rate, decayed linearly")
+    min_lr: float = _setting(0.0001, "floor of the decayed learning rate, as a fraction of --lr")
+    epochs: int = _setting(5, "passes over the corpus")
+    seed: int = _setting(1, "random seed for initialisation and sampling")
+    device: str = _setting("auto", "'auto' (CUDA when present), 'cpu', 'cuda' or 'cuda:N'")
+    threads: int = _setting(0, "CPU worker threads (0: one per core)")
+    chunk: int = _setting(1024, "center positions trained together in one step")
+    noise_block: int = _setting(64, "neighbouring centers that share one draw of noise words")
+    max_sentence: int = _setting(10000, "split longer sentences (lines) into pieces of this many words")
+
+    def __post_init__(self) -> None:
+        _check_ranges(self)
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    def with_overrides(self, **overrides: Any) -> TrainConfig:
+        """A copy with the given settings changed; ``None`` values are ignored."""
+        values = {key: value for key, value in overrides.items() if value is not None}
+        _check_keys_and_types(values, source="option")
+        return dataclasses.replace(self, **values)
+
+
+
+
+def help_for(name: str) -> str:
+    """The help text of a setting with its default, as ``--help`` shows it."""
+    default = getattr(DEFAULTS, name)
+    return f"{FIELDS[name].metadata['help']} [default: {default}]"
+
+
+def load_config(path: str | Path) -> TrainConfig:
+    """Read a TOML file of overrides into a TrainConfig, refusing unknown keys and wrong types."""
+    path = Path(path)
+    try:
+        text = path.read_bytes().decode("utf-8")
+    except FileNotFoundError:
+        raise ConfigError(f"config file {path} does not exist") from None
+    except IsADirectoryError:
+        raise ConfigError(f"config file {path} is a folder; give a .toml file") from None
+    except UnicodeDecodeError:
+        raise ConfigError(f"config file {path} is not UTF-8 text") from None
+    except OSError as error:
+        raise ConfigError(f"cannot read config file {path}: {error.strerror}") from None
+    try:
+        values = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as error:
+        raise ConfigError(f"config file {path} is not valid TOML: {error}") from None
+    _check_keys_and_types(values, source=f"config file {path}:")
+    return DEFAULTS.with_overrides(**values)
+
+
+def _check_keys_and_types(values: dict[str, Any], *, source: str) -> None:
+    for key, value in values.items():
+        if key not in FIELDS:
+            known = ", ".join(FIELDS)
+            raise ConfigError(f"{source} unknown setting '{key}'; known settings: {known}")
+        expected = type(getattr(DEFAULTS, key))
+        ok = isinstance(value, expected) and not isinstance(value, bool)
+        if expected is float and isinstance(value, int) and not isinstance(value, bool):
+            ok = True
+        if not ok:
+            raise ConfigError(
+                f"{source} '{key}' must be {expected.__name__}, got {type(value).__name__} {value!r}"
+            )
+
+
+def _check_ranges(cfg: TrainConfig) -> None:
+    def need(condition: bool, message: str) -> None:
+        if not condition:
+            raise ConfigError(message)
+
+    need(cfg.dim >= 1, f"--dim must be at least 1, got {cfg.dim}")
+    need(cfg.window >= 1, f"--window must be at least 1, got {cfg.window}")
+    need(cfg.negative >= 1, f"--negative must be at least 1, got {cfg.negative}")
+    need(cfg.epochs >= 1, f"--epochs must be at least 1, got {cfg.epochs}")
+    need(cfg.min_count >= 1, f"--min-count must be at least 1, got {cfg.min_count}")
+    need(cfg.max_vocab >= 0, f"--max-vocab must be 0 (no limit) or more, got {cfg.max_vocab}")
+    need(cfg.sample >= 0, f"--sample must be 0 (off) or more, got {cfg.sample}")
+    need(cfg.lr > 0, f"--lr must be above 0, got {cfg.lr}")
+    need(0 <= cfg.min_lr <= 1, f"--min-lr must be between 0 and 1, got {cfg.min_lr}")
+    need(cfg.threads >= 0, f"--threads must be 0 (one per core) or more, got {cfg.threads}")
+    need(cfg.chunk >= 16, f"--chunk must be at least 16, got {cfg.chunk}")
+    need(cfg.noise_block >= 1, f"--noise-block must be at least 1, got {cfg.noise_block}")
+    need(
+        cfg.chunk % cfg.noise_block == 0,
+        f"--chunk ({cfg.chunk}) must be a multiple of --noise-block ({cfg.noise_block})",
+    )
+    need(cfg.max_sentence >= 2, f"--max-sentence must be at least 2, got {cfg.max_sentence}")
+    need(
+        bool(_DEVICE.match(cfg.device)),
+        f"unknown device '{cfg.device}'; use auto, cpu, cuda or cuda:N",
+    )
+    need(bool(cfg.tokenizer), "--tokenizer must be 'default', 'whitespace' or a tokenizer.json path")
+
+
+_DEVICE = re.compile(r"^(auto|cpu|cuda(:\d+)?)$")
+FIELDS = {f.name: f for f in dataclasses.fields(TrainConfig)}
+DEFAULTS = TrainConfig()

@@ -1,0 +1,161 @@
+"""Reading a corpus: files, folders, .gz/.bz2/.xz and stdin, as a restartable stream of lines.
+
+A line is a sentence: context windows never cross it. Lines of any length stream
+in bounded pieces, so a 100 MB file without a newline never becomes one string.
+"""
+
+from __future__ import annotations
+
+import bz2
+import codecs
+import gzip
+import lzma
+import os
+import shutil
+import stat
+import sys
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import BinaryIO
+
+from .errors import CorpusError
+
+BLOCK_BYTES = 1 << 20  # read size, and the longest piece a single line is cut into
+_COMPRESSED = {".gz": gzip.open, ".bz2": bz2.open, ".xz": lzma.open}
+_ERROR_HANDLER = "embedcli.count-invalid"
+_invalid_bytes = [0]
+
+
+def _count_invalid(error: UnicodeDecodeError) -> tuple[str, int]:
+    _invalid_bytes[0] += error.end - error.start
+    return "\ufffd", error.end
+
+
+codecs.register_error(_ERROR_HANDLER, _count_invalid)
+
+
+class Corpus:
+    """One or more text sources read as lines; iterate it as often as needed.
+
+    ``paths`` may name files, folders (their text files, recursively, in sorted
+    order) and ``-`` for stdin. Stdin can be read once only: call
+    :meth:`spool_stdin` before iterating twice.
+    """
+
+    def __init__(self, paths: Sequence[str | os.PathLike]) -> None:
+        if not paths:
+            raise CorpusError("no corpus given; name one or more text files, folders or '-'")
+        self.files: list[Path] = []
+        for path in paths:
+            self.files.extend(_expand(str(path)))
+        self.invalid_bytes = 0
+
+    def spool_stdin(self, folder: Path) -> Corpus:
+        """Copy stdin to a file in ``folder`` so the corpus can be read more than once."""
+        if Path("-") in self.files:
+            folder.mkdir(parents=True, exist_ok=True)
+            spooled = folder / "stdin.txt"
+            with open(spooled, "wb") as out:
+                shutil.copyfileobj(sys.stdin.buffer, out, BLOCK_BYTES)
+            self.files = [spooled if path == Path("-") else path for path in self.files]
+        return self
+
+    def fingerprint(self) -> list[list]:
+        """Path, size and modification time of each file: what a token cache is keyed by."""
+        result = []
+        for path in self.files:
+            info = path.stat()
+            result.append([str(path.resolve()), info.st_size, info.st_mtime_ns])
+        return result
+
+    def __iter__(self) -> Iterator[str]:
+        _invalid_bytes[0] = 0
+        for path in self.files:
+            with _open_binary(path) as stream:
+                yield from _lines(stream)
+        self.invalid_bytes = _invalid_bytes[0]
+
+    def batches(self, lines_per_batch: int = 8192) -> Iterator[list[str]]:
+        """Lists of lines, for the tokenizer's parallel batch calls."""
+        batch: list[str] = []
+        for line in self:
+            batch.append(line)
+            if len(batch) >= lines_per_batch:
+                yield batch
+                batch = []
+        if batch:
+            yield batch
+
+
+def _expand(path: str) -> list[Path]:
+    if path == "-":
+        return [Path("-")]
+    target = Path(path)
+    try:
+        info = target.stat()
+    except FileNotFoundError:
+        raise CorpusError(f"corpus {path} does not exist") from None
+    except OSError as error:
+        raise CorpusError(f"cannot read corpus {path}: {error.strerror}") from None
+    if stat.S_ISDIR(info.st_mode):
+        found = [
+            child
+            for child in sorted(target.rglob("*"))
+            if child.is_file()
+            and not any(part.startswith(".") for part in child.relative_to(target).parts)
+            and _is_text(child)
+        ]
+        if not found:
+            raise CorpusError(f"folder {path} holds no text files")
+        return found
+    if not os.access(target, os.R_OK):
+        raise CorpusError(f"cannot read corpus {path}: permission denied")
+    if stat.S_ISREG(info.st_mode) and not _is_text(target):
+        raise CorpusError(f"corpus {path} looks like a binary file, not text")
+    return [target]
+
+
+def _open_binary(path: Path) -> BinaryIO:
+    if path == Path("-"):
+        return open(sys.stdin.fileno(), "rb", closefd=False)
+    opener = _COMPRESSED.get(path.suffix.lower(), open)
+    try:
+        return opener(path, "rb")
+    except OSError as error:
+        raise CorpusError(f"cannot read corpus {path}: {error.strerror or error}") from None
+
+
+def _is_text(path: Path) -> bool:
+    """True unless the start of the (decompressed) file holds NUL bytes or cannot be decompressed."""
+    try:
+        with _open_binary(path) as stream:
+            head = stream.read(8192)
+    except (OSError, EOFError, lzma.LZMAError):
+        return False
+    return b"\0" not in head
+
+
+def _lines(stream: BinaryIO) -> Iterator[str]:
+    """Non-empty lines, each at most about BLOCK_BYTES long (longer ones cut at whitespace)."""
+    decoder = codecs.getincrementaldecoder("utf-8")(errors=_ERROR_HANDLER)
+    pending = ""
+    while True:
+        try:
+            block = stream.read(BLOCK_BYTES)
+        except (OSError, EOFError, lzma.LZMAError) as error:
+            raise CorpusError(f"corpus stream is damaged: {error}") from None
+        text = pending + decoder.decode(block, final=not block)
+        lines = text.split("\n")
+        pending = lines.pop()
+        if len(pending) > BLOCK_BYTES:
+            cut = max(pending.rfind(" ", 0, BLOCK_BYTES), pending.rfind("\t", 0, BLOCK_BYTES))
+            cut = cut if cut > 0 else BLOCK_BYTES
+            lines.append(pending[:cut])
+            pending = pending[cut:]
+        for line in lines:
+            if line and not line.isspace():
+                yield line
+        if not block:
+            if pending and not pending.isspace():
+                yield pending
+            return
