@@ -43,6 +43,9 @@ class TrainConfig:
     threads: int = _setting(0, "CPU worker threads (0: one per core)")
     chunk: int = _setting(1024, "center positions trained together in one step")
     noise_block: int = _setting(64, "neighbouring centers that share one draw of noise words")
+    max_row_step: float = _setting(
+        1.6, "most learning rate x pair updates one row takes in a step (guards small vocabularies)"
+    )
     max_sentence: int = _setting(10000, "split longer sentences (lines) into pieces of this many words")
 
     def __post_init__(self) -> None:
@@ -123,6 +126,7 @@ def _check_ranges(cfg: TrainConfig) -> None:
         cfg.chunk % cfg.noise_block == 0,
         f"--chunk ({cfg.chunk}) must be a multiple of --noise-block ({cfg.noise_block})",
     )
+    need(cfg.max_row_step > 0, f"--max-row-step must be above 0, got {cfg.max_row_step}")
     need(cfg.max_sentence >= 2, f"--max-sentence must be at least 2, got {cfg.max_sentence}")
     need(
         bool(_DEVICE.match(cfg.device)),

@@ -43,15 +43,33 @@ class SkipGram(nn.Module):
         ).sum()
 
     @torch.no_grad()
-    def train_chunk(self, chunk: Chunk, lr: float, *, with_loss: bool = False) -> float | None:
+    def train_chunk(
+        self, chunk: Chunk, lr: float, *, hot_rows: int = 0, max_step: float = float("inf"), with_loss: bool = False
+    ) -> float | None:
         """One SGD step on a chunk, in place (lock-free, Hogwild style); the loss before it if asked."""
-        return sgns_step(self.input.weight, self.output.weight, chunk, lr, with_loss=with_loss)
+        return sgns_step(
+            self.input.weight, self.output.weight, chunk, lr, hot_rows=hot_rows, max_step=max_step, with_loss=with_loss
+        )
 
 
 def sgns_step(
-    input_weight: torch.Tensor, output_weight: torch.Tensor, chunk: Chunk, lr: float, *, with_loss: bool = False
+    input_weight: torch.Tensor,
+    output_weight: torch.Tensor,
+    chunk: Chunk,
+    lr: float,
+    *,
+    hot_rows: int = 0,
+    max_step: float = float("inf"),
+    with_loss: bool = False,
 ) -> float | None:
-    """Apply ``-lr * gradient of chunk_loss`` to both tables; return the loss before the step if asked."""
+    """Apply ``-lr * gradient of chunk_loss`` to both tables; return the loss before the step if asked.
+
+    Rows below ``hot_rows`` (the most frequent words) may be met so often in one chunk
+    that the sum of their gradients, all computed from the same stale value,
+    overshoots where sequential SGD would have damped itself. Each such row's
+    summed step is scaled down so that ``lr`` times its pair count stays within
+    ``max_step``.
+    """
     window = chunk.window
     span = 2 * window + 1
     center_rows = chunk.centers
@@ -79,12 +97,44 @@ def sgns_step(
             output_grad[offset : offset + len(center_rows)].addcmul_(positive_step[:, offset : offset + 1], centers)
     noise_grad = torch.bmm(negative_step.transpose(1, 2), center_blocks).view(blocks * block, -1)
 
-    input_weight.index_add_(0, center_rows, center_grad)
-    output_weight.index_add_(0, chunk.rows, output_grad)
-    output_weight.index_add_(0, chunk.noise.view(-1), noise_grad)
+    max_pairs = max_step / lr
+    pairs_per_center = chunk.valid.sum(1).to(center_grad.dtype)
+    _add_capped(input_weight, center_rows, center_grad, pairs_per_center, hot_rows, max_pairs)
+    pairs_per_position = _pairs_per_position(chunk.valid).to(center_grad.dtype)
+    pairs_per_noise = chunk.noise_weight.view(blocks, block).sum(1).repeat_interleave(block)
+    _add_capped(
+        output_weight,
+        torch.cat([chunk.rows, chunk.noise.view(-1)]),
+        torch.cat([output_grad, noise_grad]),
+        torch.cat([pairs_per_position, pairs_per_noise]),
+        hot_rows,
+        max_pairs,
+    )
 
     if not with_loss:
         return None
     loss = -(torch.log(positive_sigmoid.clamp_(min=1e-7)) * chunk.valid).sum()
     loss -= (torch.log((1 - negative_sigmoid).clamp_(min=1e-7)).sum(2).view(-1) * chunk.noise_weight).sum()
     return float(loss)
+
+
+def _pairs_per_position(valid: torch.Tensor) -> torch.Tensor:
+    """How many trained pairs each of the C + 2W positions is the context of."""
+    centers, span = valid.shape
+    totals = valid.new_zeros(centers + span - 1, dtype=torch.int64)
+    for offset in range(span):
+        totals[offset : offset + centers] += valid[:, offset]
+    return totals
+
+
+def _add_capped(
+    weight: torch.Tensor, rows: torch.Tensor, updates: torch.Tensor, pairs: torch.Tensor, hot_rows: int, max_pairs: float
+) -> None:
+    """``weight[rows] += updates``, each hot row's total scaled down where it sums over more than max_pairs pairs."""
+    if hot_rows:
+        bucket = rows.clamp(max=hot_rows)  # every cold row shares the last bucket, which is never scaled
+        totals = torch.bincount(bucket, weights=pairs, minlength=hot_rows + 1)
+        scale = (max_pairs / totals.clamp(min=1e-12)).clamp_(max=1.0)
+        scale[hot_rows] = 1.0
+        updates = updates * scale[bucket].to(updates.dtype).unsqueeze(1)
+    weight.index_add_(0, rows, updates)

@@ -31,6 +31,21 @@ def noise_table(counts: torch.Tensor, power: float = 0.75) -> torch.Tensor:
     return torch.cumsum(weights / weights.sum(), dim=0)
 
 
+def hot_rows(keep: torch.Tensor, counts: torch.Tensor, cumulative: torch.Tensor, *, chunk: int, window: int, negative: int, max_pairs: float) -> int:
+    """How many of the most frequent rows may meet ``max_pairs`` pair updates in one chunk.
+
+    Expected pairs of row r per chunk: chunk x (window + 1) pairs per center x
+    (its share of the sub-sampled stream + negative x its noise probability); a
+    row expected at an eighth of the limit is watched, as chance may push it over.
+    """
+    kept = counts.to(torch.float64) * keep.to(torch.float64)
+    share = kept / kept.sum()
+    noise = torch.diff(cumulative, prepend=cumulative.new_zeros(1))
+    expected = chunk * (window + 1) * (share + negative * noise)
+    hot = torch.nonzero(expected >= max_pairs / 8)
+    return int(hot.max()) + 1 if len(hot) else 0
+
+
 def draw(cumulative: torch.Tensor, shape: tuple[int, ...], generator: torch.Generator) -> torch.Tensor:
     """Rows drawn from the distribution whose cumulative sum is ``cumulative``."""
     uniform = torch.rand(shape, generator=generator, dtype=torch.float64, device=cumulative.device)

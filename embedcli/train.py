@@ -28,7 +28,7 @@ from .config import TrainConfig
 from .corpus import Corpus
 from .errors import ConfigError, EmbedcliError
 from .model import SkipGram
-from .sampling import keep_probabilities, make_chunk, make_span, noise_table, sentence_ids
+from .sampling import hot_rows, keep_probabilities, make_chunk, make_span, noise_table, sentence_ids
 from .store import check_output_dir, save_model
 from .vocab import Encoded, cache_folder, prepare
 
@@ -228,6 +228,15 @@ def _work(
     state: _Progress,
 ) -> None:
     stream = encoded.stream
+    hot = hot_rows(
+        keep.cpu(),
+        torch.from_numpy(encoded.vocabulary.counts),
+        cumulative.cpu(),
+        chunk=cfg.chunk,
+        window=cfg.window,
+        negative=cfg.negative,
+        max_pairs=cfg.max_row_step / cfg.lr,
+    )
     for epoch in range(cfg.epochs):
         generator = torch.Generator(device=device).manual_seed(cfg.seed * 1_000_003 + epoch * 1009 + index)
         for span_start in range(start, stop, SPAN_TOKENS):
@@ -250,7 +259,9 @@ def _work(
                     cumulative=cumulative,
                     generator=generator,
                 )
-                loss = model.train_chunk(chunk, lr, with_loss=number % LOSS_EVERY == 0)
+                loss = model.train_chunk(
+                    chunk, lr, hot_rows=hot, max_step=cfg.max_row_step, with_loss=number % LOSS_EVERY == 0
+                )
                 if loss is not None:
                     if not math.isfinite(loss):
                         raise EmbedcliError(
