@@ -4,9 +4,11 @@
 
 Four relations, fifteen word pairs each: gender (king/queen), capital
 (france/paris), plural (cat/cats) and tense (walk/walked). Each pair has its own
-topic words (shared by both sides, so king and queen are near each other) and
-each side of a relation has its own form words (he/his for male words, she/her
-for female ones), so that queen - king + man lands near woman. Sentences mix
+combination of three topic words, shared by both sides (so king and queen are
+near each other) while each topic word serves several pairs (so it is not nearer
+to king than queen is). Each side of a relation has its own form words (he/his
+for male words, she/her for female ones), so that queen - king + man lands near
+woman. Sentences mix
 these with filler vocabulary of Zipf-distributed frequency. The same seed always
 gives the same files.
 """
@@ -62,6 +64,7 @@ RELATIONS = {
 FUNCTION_WORDS = ["the", "a", "of", "and", "to", "in", "with", "on", "at", "by", "for", "from"]
 SYLLABLES = ["ka", "lo", "mi", "ra", "tu", "ve", "so", "ni", "pe", "zu", "da", "fo", "gi", "ho", "be", "ru"]
 SENTENCES_PER_WORD = 450
+FEATURES = 16  # topic words of one relation; each pair gets three of them
 FILLER_SENTENCES = 60_000
 
 
@@ -74,6 +77,16 @@ def pseudo_words(rng: random.Random, count: int, taken: set[str]) -> list[str]:
             taken.add(word)
             words.append(word)
     return words
+
+
+def feature_codes(rng: random.Random, features: list[str], count: int) -> list[tuple[str, ...]]:
+    """``count`` triples of features, any two sharing at most one feature."""
+    codes: list[tuple[str, ...]] = []
+    while len(codes) < count:
+        code = tuple(rng.sample(features, k=3))
+        if all(len(set(code) & set(other)) <= 1 for other in codes):
+            codes.append(code)
+    return codes
 
 
 def build(rng: random.Random) -> tuple[list[str], list[str]]:
@@ -95,15 +108,12 @@ def build(rng: random.Random) -> tuple[list[str], list[str]]:
             for second in pairs:
                 if first != second:
                     questions.append(f"{first[0]} {first[1]} {second[0]} {second[1]}")
-        for pair in pairs:
-            topic = pseudo_words(rng, 5, taken)
+        topics = feature_codes(rng, pseudo_words(rng, FEATURES, taken), len(pairs))
+        for pair, topic in zip(pairs, topics):
             for side in (0, 1):
                 forms = relation["forms"][side]
                 for _ in range(SENTENCES_PER_WORD):
-                    words = [pair[side]]
-                    words += rng.sample(forms, k=2)
-                    words += rng.sample(topic, k=2)
-                    words += fillers(rng.randint(2, 5))
+                    words = [pair[side], rng.choice(forms), *topic, *fillers(rng.randint(2, 5))]
                     rng.shuffle(words)
                     sentences.append(" ".join(words))
     for _ in range(FILLER_SENTENCES):

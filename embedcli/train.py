@@ -12,6 +12,7 @@ import logging
 import math
 import os
 import sys
+import tempfile
 import threading
 import time
 from dataclasses import dataclass
@@ -89,7 +90,9 @@ def train(
     check_output_dir(out_dir, force=force)
     corpus = Corpus(corpus_paths)
     started = time.perf_counter()
-    encoded = prepare(corpus.spool_stdin(cache_folder(out_dir)), cfg, cache_folder(out_dir))
+    out_dir.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix=".stdin-", dir=out_dir) as spool:
+        encoded = prepare(corpus.spool_stdin(Path(spool)), cfg, cache_folder(out_dir))
     if encoded.invalid_bytes:
         log.warning("%d bytes of the corpus were not valid UTF-8 and were replaced", encoded.invalid_bytes)
 
