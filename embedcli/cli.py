@@ -9,7 +9,6 @@ import traceback
 from pathlib import Path
 from typing import Annotated, Optional
 
-import click
 import typer
 
 from . import __version__
@@ -150,20 +149,33 @@ def main() -> None:
     command = typer.main.get_command(app)
     try:
         command.main(standalone_mode=False)
-    except click.exceptions.Exit as done:
+    except typer.Exit as done:
         sys.exit(done.exit_code)
-    except click.exceptions.Abort:
+    except (typer.Abort, KeyboardInterrupt):
         print("embedcli: interrupted", file=sys.stderr)
         sys.exit(130)
-    except click.ClickException as error:
-        context = f" (see 'embedcli {error.ctx.command_path.split(' ', 1)[-1]} --help')" if getattr(error, "ctx", None) and error.ctx.command_path != "embedcli" else " (see 'embedcli --help')"
-        print(f"embedcli: error: {error.format_message()}{context}", file=sys.stderr)
-        sys.exit(error.exit_code)
     except EmbedcliError as error:
         if _debug:
             traceback.print_exc()
         print(f"embedcli: error: {error}", file=sys.stderr)
         sys.exit(error.exit_code)
-    except KeyboardInterrupt:
-        print("embedcli: interrupted", file=sys.stderr)
-        sys.exit(130)
+    except Exception as error:
+        if not _is_usage_error(error):
+            raise
+        if type(error).__name__ == "NoArgsIsHelpError":  # bare `embedcli`: its help, nothing else
+            print(error.format_message(), file=sys.stderr)
+            sys.exit(2)
+        print(f"embedcli: error: {_usage_message(error)}", file=sys.stderr)
+        sys.exit(getattr(error, "exit_code", 2))
+
+
+def _is_usage_error(error: Exception) -> bool:
+    """Click's (or typer's vendored click's) parse errors, whichever click typer ships."""
+    return hasattr(error, "format_message") and hasattr(error, "exit_code")
+
+
+def _usage_message(error: Exception) -> str:
+    message = error.format_message()
+    context = getattr(error, "ctx", None)
+    path = context.command_path if context is not None else "embedcli"
+    return f"{message} (see '{path} --help')"

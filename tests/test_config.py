@@ -1,0 +1,37 @@
+"""The config dataclass is the one source of defaults; TOML files only override it."""
+
+from __future__ import annotations
+
+import tomllib
+
+import pytest
+
+from embedcli.config import DEFAULTS, load_config
+from embedcli.errors import ConfigError
+
+from .conftest import ROOT
+
+
+def test_default_toml_lists_every_setting_with_its_default():
+    values = tomllib.loads((ROOT / "configs" / "default.toml").read_text())
+    assert values == DEFAULTS.to_dict()
+
+
+def test_config_file_overrides_and_flags_override_the_file(tmp_path):
+    path = tmp_path / "c.toml"
+    path.write_text("dim = 32\nsample = 0\n")
+    cfg = load_config(path)
+    assert cfg.dim == 32 and cfg.sample == 0.0 and cfg.window == DEFAULTS.window
+    assert cfg.with_overrides(dim=64, window=None).dim == 64
+
+
+@pytest.mark.parametrize(
+    "text, message",
+    [("dim = [", "not valid TOML"), ("size = 3", "unknown setting 'size'"), ("dim = 1.5", "must be int"),
+     ("dim = true", "must be int"), ("dim = 0", "--dim must be at least 1"), ("device = 'gpu'", "unknown device")],
+)
+def test_bad_config_files_are_refused(tmp_path, text, message):
+    path = tmp_path / "c.toml"
+    path.write_text(text)
+    with pytest.raises(ConfigError, match=message):
+        load_config(path)
