@@ -106,3 +106,18 @@ def test_demo_config_is_only_overrides():
 
     demo = load_config(DEMO_CONFIG)
     assert demo != DEFAULTS and DEMO.is_file()
+
+
+def test_readme_documents_every_command_and_setting():
+    from embedcli.config import FIELDS
+
+    from .conftest import ROOT
+
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    for command in ("train", "lookup", "export"):
+        assert f"### `embedcli {command}" in readme
+    for name in FIELDS:
+        assert f"`--{name.replace('_', '-')}`" in readme, name
+    ci = (ROOT / ".ci" / "run").read_text()
+    test_command = next(line for line in readme.splitlines() if "pytest" in line and line.startswith("python3 -m venv"))
+    assert test_command in ci
