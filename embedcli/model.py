@@ -98,15 +98,13 @@ def sgns_step(
     noise_grad = torch.bmm(negative_step.transpose(1, 2), center_blocks).view(blocks * block, -1)
 
     max_pairs = max_step / lr
-    pairs_per_center = chunk.valid.sum(1).to(center_grad.dtype)
-    _add_capped(input_weight, center_rows, center_grad, pairs_per_center, hot_rows, max_pairs)
-    pairs_per_position = _pairs_per_position(chunk.valid).to(center_grad.dtype)
+    _add_capped(input_weight, center_rows, center_grad, chunk.pairs_per_center, hot_rows, max_pairs)
     pairs_per_noise = chunk.noise_weight.view(blocks, block).sum(1).repeat_interleave(block)
     _add_capped(
         output_weight,
         torch.cat([chunk.rows, chunk.noise.view(-1)]),
         torch.cat([output_grad, noise_grad]),
-        torch.cat([pairs_per_position, pairs_per_noise]),
+        torch.cat([chunk.pairs_per_position, pairs_per_noise]),
         hot_rows,
         max_pairs,
     )
@@ -116,15 +114,6 @@ def sgns_step(
     loss = -(torch.log(positive_sigmoid.clamp_(min=1e-7)) * chunk.valid).sum()
     loss -= (torch.log((1 - negative_sigmoid).clamp_(min=1e-7)).sum(2).view(-1) * chunk.noise_weight).sum()
     return float(loss)
-
-
-def _pairs_per_position(valid: torch.Tensor) -> torch.Tensor:
-    """How many trained pairs each of the C + 2W positions is the context of."""
-    centers, span = valid.shape
-    totals = valid.new_zeros(centers + span - 1, dtype=torch.int64)
-    for offset in range(span):
-        totals[offset : offset + centers] += valid[:, offset]
-    return totals
 
 
 def _add_capped(

@@ -64,16 +64,28 @@ def sentence_ids(offsets: np.ndarray, start: int, stop: int) -> np.ndarray:
 
 @dataclass(frozen=True)
 class Span:
-    """A stretch of the sub-sampled stream, padded with ``window`` empty positions on each side."""
+    """A stretch of the sub-sampled stream, prepared for training in chunks of ``chunk`` centers.
 
-    rows: torch.Tensor  # int64 vocabulary rows; padding rows are 0
-    sentences: torch.Tensor  # int64 sentence number; padding is -1
-    reach: torch.Tensor  # int64 effective window of each position, 1..window
-    window: int
+    Everything random and every mask is computed here, once per span, so that a
+    training step only slices: ``centers`` is a multiple of ``chunk`` (the tail is
+    padding that trains nothing) and ``window`` empty positions pad each side.
+    """
+
+    rows: torch.Tensor  # (centers + 2W,) int64 vocabulary rows; padding rows are 0
+    valid: torch.Tensor  # (centers, 2W + 1) bool: pair (center i, position i + k) is trained
+    pairs_per_center: torch.Tensor  # (centers,) float32
+    pairs_per_position: torch.Tensor  # (centers + 2W,) float32: pairs each position is the context of
+    noise: torch.Tensor  # (centers // B, K) int64: noise rows shared by each block of B centers
+    noise_weight: torch.Tensor  # (centers,) float32: scales each center's noise term to word2vec's
+    kept: int  # real (not padding) centers
+
+    @property
+    def window(self) -> int:
+        return (self.valid.shape[1] - 1) // 2
 
     @property
     def centers(self) -> int:
-        return len(self.rows) - 2 * self.window
+        return len(self.valid)
 
 
 def make_span(
@@ -82,31 +94,51 @@ def make_span(
     keep: torch.Tensor,
     *,
     window: int,
+    chunk: int,
+    negative: int,
+    noise_block: int,
+    cumulative: torch.Tensor,
     generator: torch.Generator,
 ) -> Span:
-    """Sub-sample a stretch of tokens and draw each kept position's shrunk window."""
+    """Sub-sample a stretch of tokens, draw every center's shrunk window and the noise words."""
     device = rows.device
     mask = torch.rand(len(rows), generator=generator, device=device) < keep[rows]
     kept_rows, kept_sentences = rows[mask], sentences[mask]
-    pad_rows = rows.new_zeros(window)
-    pad_sentences = sentences.new_full((window,), -1)
-    reach = torch.randint(1, window + 1, (len(kept_rows) + 2 * window,), generator=generator, device=device)
-    return Span(
-        rows=torch.cat([pad_rows, kept_rows, pad_rows]),
-        sentences=torch.cat([pad_sentences, kept_sentences, pad_sentences]),
-        reach=reach,
-        window=window,
+    kept = len(kept_rows)
+    centers = -(-kept // chunk) * chunk
+    tail = centers - kept + window
+    all_rows = torch.cat([rows.new_zeros(window), kept_rows, rows.new_zeros(tail)])
+    all_sentences = torch.cat([sentences.new_full((window,), -1), kept_sentences, sentences.new_full((tail,), -1)])
+    reach = torch.randint(1, window + 1, (centers,), generator=generator, device=device)
+    offsets = torch.arange(-window, window + 1, device=device)
+    center_sentences = all_sentences[window : window + centers]
+    valid = (
+        (all_sentences.unfold(0, 2 * window + 1, 1) == center_sentences[:, None])
+        & (offsets.abs()[None, :] <= reach[:, None])
+        & (offsets != 0)[None, :]
+        & (center_sentences >= 0)[:, None]
     )
+    pairs_per_center = valid.sum(1, dtype=torch.float32)
+    pairs_per_position = torch.zeros(centers + 2 * window, device=device)
+    for offset in range(2 * window + 1):
+        pairs_per_position[offset : offset + centers] += valid[:, offset]
+    noise = draw(cumulative, (centers // noise_block, noise_block), generator)
+    # word2vec gives each pair `negative` noise words; a center shares its block's
+    # noise_block draws, so they are weighted to keep the expected gradient the same.
+    noise_weight = pairs_per_center * (negative / noise_block)
+    return Span(all_rows, valid, pairs_per_center, pairs_per_position, noise, noise_weight, kept)
 
 
 @dataclass(frozen=True)
 class Chunk:
-    """Up to C centers with their context halo: everything one training step needs."""
+    """``C`` consecutive centers of a span with their context halo: one training step's input."""
 
     rows: torch.Tensor  # (C + 2W,) int64: rows of the centers and their context positions
-    valid: torch.Tensor  # (C, 2W + 1) bool: pair (center i, position i + k) is trained
-    noise: torch.Tensor  # (C // B, K) int64: noise rows shared by each block of B centers
-    noise_weight: torch.Tensor  # (C,) float32: scales each center's noise term to word2vec's
+    valid: torch.Tensor  # (C, 2W + 1) bool
+    pairs_per_center: torch.Tensor  # (C,) float32
+    pairs_per_position: torch.Tensor  # (C + 2W,) float32, as counted over the whole span
+    noise: torch.Tensor  # (C // B, K) int64
+    noise_weight: torch.Tensor  # (C,) float32
 
     @property
     def window(self) -> int:
@@ -118,41 +150,18 @@ class Chunk:
 
     @property
     def pairs(self) -> int:
-        return int(self.valid.sum())
+        return int(self.pairs_per_center.sum())
 
 
-def make_chunk(
-    span: Span,
-    start: int,
-    size: int,
-    *,
-    negative: int,
-    noise_block: int,
-    cumulative: torch.Tensor,
-    generator: torch.Generator,
-) -> Chunk:
-    """The chunk of ``size`` centers starting at center ``start`` of ``span`` (padded to ``size``)."""
-    window = span.window
-    stop = min(start + size, span.centers)
-    rows = span.rows[start : stop + 2 * window]
-    sentences = span.sentences[start : stop + 2 * window]
-    reach = span.reach[start + window : stop + window]
-    missing = size - (stop - start)
-    if missing:
-        rows = torch.cat([rows, rows.new_zeros(missing)])
-        sentences = torch.cat([sentences, sentences.new_full((missing,), -1)])
-        reach = torch.cat([reach, reach.new_zeros(missing)])
-    offsets = torch.arange(-window, window + 1, device=rows.device)
-    center_sentence = sentences[window : window + size]
-    valid = (
-        (sentences.unfold(0, 2 * window + 1, 1) == center_sentence[:, None])
-        & (offsets.abs()[None, :] <= reach[:, None])
-        & (offsets != 0)[None, :]
-        & (center_sentence >= 0)[:, None]
+def chunk_of(span: Span, start: int, size: int) -> Chunk:
+    """The ``size`` centers of ``span`` from ``start`` (a multiple of ``size``)."""
+    block = span.noise.shape[1]
+    stop = start + size
+    return Chunk(
+        rows=span.rows[start : stop + 2 * span.window],
+        valid=span.valid[start:stop],
+        pairs_per_center=span.pairs_per_center[start:stop],
+        pairs_per_position=span.pairs_per_position[start : stop + 2 * span.window],
+        noise=span.noise[start // block : stop // block],
+        noise_weight=span.noise_weight[start:stop],
     )
-    blocks = -(-size // noise_block)
-    noise = draw(cumulative, (blocks, noise_block), generator)
-    # word2vec gives each pair `negative` noise words; a center shares the block's
-    # noise_block draws, so weight them to keep the expected gradient the same.
-    noise_weight = valid.sum(1).to(torch.float32) * (negative / noise_block)
-    return Chunk(rows=rows, valid=valid, noise=noise, noise_weight=noise_weight)

@@ -29,7 +29,7 @@ from .config import TrainConfig
 from .corpus import Corpus
 from .errors import ConfigError, EmbedcliError
 from .model import SkipGram
-from .sampling import hot_rows, keep_probabilities, make_chunk, make_span, noise_table, sentence_ids
+from .sampling import chunk_of, hot_rows, keep_probabilities, make_span, noise_table, sentence_ids
 from .store import check_output_dir, save_model
 from .vocab import Encoded, cache_folder, prepare
 
@@ -246,22 +246,24 @@ def _work(
             span_stop = min(span_start + SPAN_TOKENS, stop)
             rows = torch.from_numpy(stream.tokens[span_start:span_stop].astype(np.int64)).to(device)
             sentences = torch.from_numpy(sentence_ids(stream.offsets, span_start, span_stop)).to(device)
-            span = make_span(rows, sentences, keep, window=cfg.window, generator=generator)
+            span = make_span(
+                rows,
+                sentences,
+                keep,
+                window=cfg.window,
+                chunk=cfg.chunk,
+                negative=cfg.negative,
+                noise_block=cfg.noise_block,
+                cumulative=cumulative,
+                generator=generator,
+            )
             raw = span_stop - span_start
-            chunks = max(1, math.ceil(span.centers / cfg.chunk))
+            chunks = span.centers // cfg.chunk
             for number in range(chunks):
                 if state.stop:
                     return
                 lr = learning_rate(cfg, state.words(), state.total)
-                chunk = make_chunk(
-                    span,
-                    number * cfg.chunk,
-                    cfg.chunk,
-                    negative=cfg.negative,
-                    noise_block=cfg.noise_block,
-                    cumulative=cumulative,
-                    generator=generator,
-                )
+                chunk = chunk_of(span, number * cfg.chunk, cfg.chunk)
                 loss = model.train_chunk(
                     chunk, lr, hot_rows=hot, max_step=cfg.max_row_step, with_loss=number % LOSS_EVERY == 0
                 )
@@ -272,3 +274,5 @@ def _work(
                         )
                     state.record_loss(loss / max(chunk.pairs, 1))
                 state.done[index] += raw * (number + 1) // chunks - raw * number // chunks
+            if not chunks:
+                state.done[index] += raw

@@ -9,7 +9,7 @@ import torch
 
 from embedcli.config import DEFAULTS
 from embedcli.model import SkipGram, sgns_step
-from embedcli.sampling import keep_probabilities, make_chunk, make_span, noise_table, sentence_ids
+from embedcli.sampling import chunk_of, keep_probabilities, make_span, noise_table, sentence_ids
 from embedcli.train import learning_rate
 
 
@@ -17,10 +17,11 @@ def _chunk(generator, *, vocab=40, window=3, size=64, block=16, tokens=300):
     counts = torch.randint(1, 100, (vocab,), generator=generator)
     rows = torch.randint(0, vocab, (tokens,), generator=generator)
     sentences = torch.arange(tokens) // 37
-    span = make_span(rows, sentences, torch.ones(vocab), window=window, generator=generator)
-    return make_chunk(
-        span, 0, size, negative=5, noise_block=block, cumulative=noise_table(counts), generator=generator
+    span = make_span(
+        rows, sentences, torch.ones(vocab), window=window, chunk=size, negative=5, noise_block=block,
+        cumulative=noise_table(counts), generator=generator,
     )
+    return chunk_of(span, 0, size)
 
 
 def _model(generator, vocab=40, dim=8):
@@ -68,13 +69,20 @@ def test_pairs_stay_inside_sentences_and_the_drawn_window():
     generator = torch.Generator().manual_seed(2)
     rows = torch.arange(100)
     sentences = torch.arange(100) // 10
-    span = make_span(rows, sentences, torch.ones(100), window=4, generator=generator)
-    chunk = make_chunk(span, 0, 96, negative=5, noise_block=16, cumulative=noise_table(torch.ones(100)), generator=generator)
+    span = make_span(
+        rows, sentences, torch.ones(100), window=4, chunk=32, negative=5, noise_block=16,
+        cumulative=noise_table(torch.ones(100)), generator=generator,
+    )
+    assert span.kept == 100 and span.centers == 128  # padded to whole chunks
+    chunk = chunk_of(span, 32, 32)
     centers, positions = torch.nonzero(chunk.valid, as_tuple=True)
     offsets = positions - 4
-    assert (offsets != 0).all() and (offsets.abs() <= span.reach[4 + centers]).all()
+    assert (offsets != 0).all() and (offsets.abs() <= 4).all()
     assert (chunk.rows[centers + positions] // 10 == chunk.centers[centers] // 10).all()
-    assert chunk.centers[:10].tolist() == list(range(10))
+    assert chunk.centers.tolist() == list(range(32, 64))
+    farthest = (span.valid * (torch.arange(9) - 4).abs()).amax(1)  # each center's drawn window shows
+    assert set(farthest[span.valid.any(1)].tolist()) == {1, 2, 3, 4}
+    assert not span.valid[100:].any()
 
 
 def test_initialisation_is_word2vecs():
