@@ -73,6 +73,7 @@ def train(
     threads: Annotated[Optional[int], _setting("threads")] = None,
     chunk: Annotated[Optional[int], _setting("chunk")] = None,
     noise_block: Annotated[Optional[int], _setting("noise_block")] = None,
+    noise_words: Annotated[Optional[int], _setting("noise_words")] = None,
     max_row_step: Annotated[Optional[float], _setting("max_row_step")] = None,
     max_sentence: Annotated[Optional[int], _setting("max_sentence")] = None,
 ) -> None:

@@ -43,6 +43,7 @@ class TrainConfig:
     threads: int = _setting(0, "CPU worker threads (0: one per core)")
     chunk: int = _setting(1024, "center positions trained together in one step")
     noise_block: int = _setting(64, "neighbouring centers that share one draw of noise words")
+    noise_words: int = _setting(64, "noise words drawn for each block of --noise-block centers")
     max_row_step: float = _setting(
         1.6, "most learning rate x pair updates one row takes in a step (guards small vocabularies)"
     )
@@ -121,6 +122,7 @@ def _check_ranges(cfg: TrainConfig) -> None:
     need(0 <= cfg.min_lr <= 1, f"--min-lr must be between 0 and 1, got {cfg.min_lr}")
     need(cfg.threads >= 0, f"--threads must be 0 (one per core) or more, got {cfg.threads}")
     need(cfg.chunk >= 16, f"--chunk must be at least 16, got {cfg.chunk}")
+    need(cfg.noise_words >= 1, f"--noise-words must be at least 1, got {cfg.noise_words}")
     need(cfg.noise_block >= 1, f"--noise-block must be at least 1, got {cfg.noise_block}")
     need(
         cfg.chunk % cfg.noise_block == 0,

@@ -11,6 +11,8 @@ objective for autograd; a test checks that the two agree.
 
 from __future__ import annotations
 
+import functools
+
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -35,9 +37,10 @@ class SkipGram(nn.Module):
         centers = self.input(chunk.centers)  # (C, d)
         contexts = self.output(chunk.rows).unfold(0, 2 * window + 1, 1)  # (C, d, 2W+1)
         positive = torch.einsum("cd,cdk->ck", centers, contexts)
-        blocks, block = chunk.noise.shape
-        noise = self.output(chunk.noise)  # (blocks, B, d)
-        negative = torch.bmm(centers.view(blocks, block, -1), noise.transpose(1, 2)).view(len(centers), -1)
+        blocks = len(chunk.noise)
+        noise = self.output(chunk.noise)  # (blocks, K, d)
+        negative = torch.bmm(centers.view(blocks, len(centers) // blocks, -1), noise.transpose(1, 2))
+        negative = negative.view(len(centers), -1)
         return -(F.logsigmoid(positive) * chunk.valid).sum() - (
             F.logsigmoid(-negative).sum(1) * chunk.noise_weight
         ).sum()
@@ -71,49 +74,55 @@ def sgns_step(
     ``max_step``.
     """
     window = chunk.window
-    span = 2 * window + 1
+    blocks = len(chunk.noise)
+    block = len(chunk.valid) // blocks
+    reach = block + 2 * window  # window positions a block of B centers sees
     center_rows = chunk.centers
-    centers = input_weight.index_select(0, center_rows)  # (C, d)
-    outputs = output_weight.index_select(0, chunk.rows)  # (C + 2W, d)
-    contexts = outputs.unfold(0, span, 1)  # (C, d, 2W+1), a view
-    positive = torch.bmm(centers.unsqueeze(1), contexts).squeeze(1)  # (C, 2W+1)
-    positive_sigmoid = torch.sigmoid(positive)
-    # d(-log sigmoid(s))/ds = sigmoid(s) - 1: step along lr * (1 - sigmoid(s)).
+    centers = input_weight.index_select(0, center_rows).view(blocks, block, -1)
+    # Each block of B centers scores one row per output it meets: its B + 2W window
+    # positions, then its K noise words; one GEMM per block gives every score at once.
+    positions = _block_positions(blocks, block, window, chunk.rows.device)
+    output_rows = torch.cat([chunk.rows[positions], chunk.noise], dim=1)  # (blocks, B + 2W + K)
+    outputs = output_weight.index_select(0, output_rows.view(-1)).view(blocks, output_rows.shape[1], -1)
+    scores = torch.bmm(centers, outputs.transpose(1, 2))  # (blocks, B, B + 2W + K)
+
+    # Center i of a block meets its window at columns i .. i + 2W: a diagonal band.
+    band = _band(scores, window)
+    positive_sigmoid = torch.sigmoid(band.reshape(-1, 2 * window + 1))  # (C, 2W+1)
+    negative_sigmoid = torch.sigmoid(scores[:, :, reach:])  # (blocks, B, K)
+    # d(-log sigmoid(s))/ds = sigmoid(s) - 1 for a pair; sigmoid(s) for noise (weighted per center).
+    steps = torch.zeros_like(scores)
     positive_step = (1 - positive_sigmoid).mul_(chunk.valid).mul_(lr)
+    _band(steps, window).copy_(positive_step.view(blocks, block, -1))
+    torch.mul(negative_sigmoid, chunk.noise_weight.view(blocks, block, 1) * -lr, out=steps[:, :, reach:])
 
-    blocks, block = chunk.noise.shape
-    noise = output_weight.index_select(0, chunk.noise.view(-1)).view(blocks, block, -1)
-    center_blocks = centers.view(blocks, block, -1)
-    negative = torch.bmm(center_blocks, noise.transpose(1, 2))  # (blocks, B, K)
-    negative_sigmoid = torch.sigmoid(negative)
-    # d(-log sigmoid(-s))/ds = sigmoid(s): step along -lr * sigmoid(s), weighted per center.
-    negative_step = negative_sigmoid * (chunk.noise_weight.view(blocks, block, 1) * -lr)
-
-    center_grad = torch.bmm(contexts, positive_step.unsqueeze(2)).squeeze(2)
-    center_grad += torch.bmm(negative_step, noise).view(len(center_rows), -1)
-    output_grad = torch.zeros_like(outputs)
-    for offset in range(span):
-        if offset != window:
-            output_grad[offset : offset + len(center_rows)].addcmul_(positive_step[:, offset : offset + 1], centers)
-    noise_grad = torch.bmm(negative_step.transpose(1, 2), center_blocks).view(blocks * block, -1)
+    center_grad = torch.bmm(steps, outputs).view(len(center_rows), -1)
+    output_grad = torch.bmm(steps.transpose(1, 2), centers).view(output_rows.numel(), -1)
 
     max_pairs = max_step / lr
     _add_capped(input_weight, center_rows, center_grad, chunk.pairs_per_center, hot_rows, max_pairs)
-    pairs_per_noise = chunk.noise_weight.view(blocks, block).sum(1).repeat_interleave(block)
-    _add_capped(
-        output_weight,
-        torch.cat([chunk.rows, chunk.noise.view(-1)]),
-        torch.cat([output_grad, noise_grad]),
-        torch.cat([chunk.pairs_per_position, pairs_per_noise]),
-        hot_rows,
-        max_pairs,
-    )
+    noise_pairs = chunk.noise_weight.view(blocks, block).sum(1, keepdim=True).expand(chunk.noise.shape)
+    output_pairs = torch.cat([chunk.pairs_per_position[positions], noise_pairs], dim=1)
+    _add_capped(output_weight, output_rows.view(-1), output_grad, output_pairs.view(-1), hot_rows, max_pairs)
 
     if not with_loss:
         return None
     loss = -(torch.log(positive_sigmoid.clamp_(min=1e-7)) * chunk.valid).sum()
     loss -= (torch.log((1 - negative_sigmoid).clamp_(min=1e-7)).sum(2).view(-1) * chunk.noise_weight).sum()
     return float(loss)
+
+
+@functools.lru_cache(maxsize=16)
+def _block_positions(blocks: int, block: int, window: int, device: torch.device) -> torch.Tensor:
+    """(blocks, B + 2W): the chunk positions each block of B centers sees in its windows."""
+    starts = torch.arange(blocks, device=device)[:, None] * block
+    return starts + torch.arange(block + 2 * window, device=device)[None, :]
+
+
+def _band(matrix: torch.Tensor, window: int) -> torch.Tensor:
+    """View of ``matrix[b, i, i + k]`` for k in 0..2W: each center's window columns."""
+    blocks, block, width = matrix.shape
+    return matrix.as_strided((blocks, block, 2 * window + 1), (block * width, width + 1, 1), matrix.storage_offset())
 
 
 def _add_capped(

@@ -75,7 +75,7 @@ class Span:
     valid: torch.Tensor  # (centers, 2W + 1) bool: pair (center i, position i + k) is trained
     pairs_per_center: torch.Tensor  # (centers,) float32
     pairs_per_position: torch.Tensor  # (centers + 2W,) float32: pairs each position is the context of
-    noise: torch.Tensor  # (centers // B, K) int64: noise rows shared by each block of B centers
+    noise: torch.Tensor  # (centers // B, K) int64: K noise rows shared by each block of B centers
     noise_weight: torch.Tensor  # (centers,) float32: scales each center's noise term to word2vec's
     kept: int  # real (not padding) centers
 
@@ -97,6 +97,7 @@ def make_span(
     chunk: int,
     negative: int,
     noise_block: int,
+    noise_words: int,
     cumulative: torch.Tensor,
     generator: torch.Generator,
 ) -> Span:
@@ -122,10 +123,10 @@ def make_span(
     pairs_per_position = torch.zeros(centers + 2 * window, device=device)
     for offset in range(2 * window + 1):
         pairs_per_position[offset : offset + centers] += valid[:, offset]
-    noise = draw(cumulative, (centers // noise_block, noise_block), generator)
+    noise = draw(cumulative, (centers // noise_block, noise_words), generator)
     # word2vec gives each pair `negative` noise words; a center shares its block's
-    # noise_block draws, so they are weighted to keep the expected gradient the same.
-    noise_weight = pairs_per_center * (negative / noise_block)
+    # noise_words draws, so they are weighted to keep the expected gradient the same.
+    noise_weight = pairs_per_center * (negative / noise_words)
     return Span(all_rows, valid, pairs_per_center, pairs_per_position, noise, noise_weight, kept)
 
 
@@ -155,7 +156,7 @@ class Chunk:
 
 def chunk_of(span: Span, start: int, size: int) -> Chunk:
     """The ``size`` centers of ``span`` from ``start`` (a multiple of ``size``)."""
-    block = span.noise.shape[1]
+    block = span.centers // len(span.noise)
     stop = start + size
     return Chunk(
         rows=span.rows[start : stop + 2 * span.window],

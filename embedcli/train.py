@@ -254,6 +254,7 @@ def _work(
                 chunk=cfg.chunk,
                 negative=cfg.negative,
                 noise_block=cfg.noise_block,
+                noise_words=cfg.noise_words,
                 cumulative=cumulative,
                 generator=generator,
             )

@@ -18,7 +18,7 @@ def _chunk(generator, *, vocab=40, window=3, size=64, block=16, tokens=300):
     rows = torch.randint(0, vocab, (tokens,), generator=generator)
     sentences = torch.arange(tokens) // 37
     span = make_span(
-        rows, sentences, torch.ones(vocab), window=window, chunk=size, negative=5, noise_block=block,
+        rows, sentences, torch.ones(vocab), window=window, chunk=size, negative=5, noise_block=block, noise_words=block // 2,
         cumulative=noise_table(counts), generator=generator,
     )
     return chunk_of(span, 0, size)
@@ -70,7 +70,7 @@ def test_pairs_stay_inside_sentences_and_the_drawn_window():
     rows = torch.arange(100)
     sentences = torch.arange(100) // 10
     span = make_span(
-        rows, sentences, torch.ones(100), window=4, chunk=32, negative=5, noise_block=16,
+        rows, sentences, torch.ones(100), window=4, chunk=32, negative=5, noise_block=16, noise_words=8,
         cumulative=noise_table(torch.ones(100)), generator=generator,
     )
     assert span.kept == 100 and span.centers == 128  # padded to whole chunks
