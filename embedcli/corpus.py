@@ -75,14 +75,17 @@ class Corpus:
                 yield from _lines(stream)
         self.invalid_bytes = _invalid_bytes[0]
 
-    def batches(self, lines_per_batch: int = 8192) -> Iterator[list[str]]:
-        """Lists of lines, for the tokenizer's parallel batch calls."""
+    def batches(self, lines_per_batch: int = 8192, chars_per_batch: int = 4 * BLOCK_BYTES) -> Iterator[list[str]]:
+        """Lists of lines, for the tokenizer's batch calls; bounded in lines and in characters."""
         batch: list[str] = []
+        chars = 0
         for line in self:
             batch.append(line)
-            if len(batch) >= lines_per_batch:
+            chars += len(line)
+            if len(batch) >= lines_per_batch or chars >= chars_per_batch:
                 yield batch
                 batch = []
+                chars = 0
         if batch:
             yield batch
 

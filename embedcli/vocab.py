@@ -24,6 +24,7 @@ from .errors import ConfigError, CorpusError
 
 UNKNOWN = "[UNK]"
 CACHE_FORMAT = 1
+REMAP_TOKENS = 1 << 22  # tokens turned into rows at a time, to bound memory
 
 
 @dataclass(frozen=True)
@@ -204,18 +205,21 @@ def _remap(raw_path: Path, lengths: np.ndarray, remap: np.ndarray, folder: Path,
     """Turn tokenizer ids into rows, dropping unkept tokens; write rows and sentence offsets."""
     raw = np.memmap(raw_path, dtype=np.int32, mode="r") if raw_path.stat().st_size else np.zeros(0, np.int32)
     sentence_lengths: list[np.ndarray] = []
+    ends = np.cumsum(lengths)
     with open(folder / "tokens.i32", "wb") as out:
-        start = 0
-        for first in range(0, len(lengths), 65536):
-            part = lengths[first : first + 65536]
-            stop = start + int(part.sum())
+        first = start = 0
+        while first < len(lengths):
+            # whole sentences, about REMAP_TOKENS tokens at a time (at least one sentence)
+            last = max(first + 1, int(np.searchsorted(ends, start + REMAP_TOKENS, side="right")))
+            part = lengths[first:last]
+            stop = int(ends[last - 1])
             rows = remap[raw[start:stop]]
             keep = rows >= 0
-            sentence = np.repeat(np.arange(len(part)), part)
+            sentence = np.repeat(np.arange(len(part), dtype=np.int32), part)
             kept_lengths = np.bincount(sentence[keep], minlength=len(part))
             sentence_lengths.append(_split_long(kept_lengths[kept_lengths > 0], max_sentence))
             out.write(rows[keep].tobytes())
-            start = stop
+            first, start = last, stop
     all_lengths = np.concatenate(sentence_lengths)
     offsets = np.zeros(len(all_lengths) + 1, dtype=np.int64)
     np.cumsum(all_lengths, out=offsets[1:])
