@@ -100,7 +100,7 @@ def train(
     model = SkipGram(len(encoded.vocabulary), cfg.dim, generator=generator).to(device)
     loss = _run_epochs(model, encoded, cfg, device, progress=progress)
     seconds = time.perf_counter() - started
-    tokens = len(encoded.stream)
+    tokens = encoded.corpus_tokens
     words_per_second = tokens * cfg.epochs / seconds if seconds > 0 else 0.0
 
     metadata = {
@@ -109,6 +109,7 @@ def train(
         "corpus": {
             "files": [str(path) for path in corpus.files],
             "tokens": tokens,
+            "tokens_in_vocabulary": len(encoded.stream),
             "sentences": len(encoded.stream.offsets) - 1,
             "vocab_size": len(encoded.vocabulary),
             "invalid_bytes": encoded.invalid_bytes,

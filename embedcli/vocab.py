@@ -23,7 +23,7 @@ from .corpus import Corpus
 from .errors import ConfigError, CorpusError
 
 UNKNOWN = "[UNK]"
-CACHE_FORMAT = 1
+CACHE_FORMAT = 2
 REMAP_TOKENS = 1 << 22  # tokens turned into rows at a time, to bound memory
 
 
@@ -77,6 +77,7 @@ class Encoded:
     vocabulary: Vocabulary
     stream: TokenStream
     invalid_bytes: int  # bytes that were not UTF-8, replaced by U+FFFD
+    corpus_tokens: int  # every token of the corpus, kept in the vocabulary or not
     cached: bool  # reused from an earlier run on the same corpus and settings
 
 
@@ -86,8 +87,8 @@ def prepare(corpus: Corpus, cfg: TrainConfig, cache_root: Path) -> Encoded:
     folder = cache_root / key
     if (folder / "done").exists():
         tokenizer = Tokenizer.from_file(str(folder / "tokenizer.json"))
-        vocabulary, invalid_bytes = _read_vocabulary(folder)
-        return Encoded(tokenizer, vocabulary, _read_stream(folder), invalid_bytes, cached=True)
+        vocabulary, stats = _read_vocabulary(folder)
+        return Encoded(tokenizer, vocabulary, _read_stream(folder), **stats, cached=True)
     if cache_root.exists():
         shutil.rmtree(cache_root)  # one cached corpus at a time keeps the disk bounded
     folder.mkdir(parents=True)
@@ -114,9 +115,10 @@ def prepare(corpus: Corpus, cfg: TrainConfig, cache_root: Path) -> Encoded:
     _remap(raw_path, lengths, remap, folder, cfg.max_sentence)
     raw_path.unlink()
     tokenizer.save(str(folder / "tokenizer.json"))
-    _write_vocabulary(folder, vocabulary, corpus.invalid_bytes)
+    stats = {"invalid_bytes": corpus.invalid_bytes, "corpus_tokens": int(lengths.sum())}
+    _write_vocabulary(folder, vocabulary, stats)
     (folder / "done").write_text("ok\n")
-    return Encoded(tokenizer, vocabulary, _read_stream(folder), corpus.invalid_bytes, cached=False)
+    return Encoded(tokenizer, vocabulary, _read_stream(folder), **stats, cached=False)
 
 
 def _trained_tokenizer(corpus: Corpus, cfg: TrainConfig) -> Tokenizer:
@@ -245,9 +247,9 @@ def _read_stream(folder: Path) -> TokenStream:
     return TokenStream(tokens=tokens, offsets=np.fromfile(folder / "offsets.i64", dtype=np.int64))
 
 
-def _write_vocabulary(folder: Path, vocabulary: Vocabulary, invalid_bytes: int) -> None:
+def _write_vocabulary(folder: Path, vocabulary: Vocabulary, stats: dict[str, int]) -> None:
     payload = {
-        "invalid_bytes": invalid_bytes,
+        "stats": stats,
         "words": vocabulary.words,
         "counts": vocabulary.counts.tolist(),
         "token_ids": vocabulary.token_ids.tolist(),
@@ -255,14 +257,14 @@ def _write_vocabulary(folder: Path, vocabulary: Vocabulary, invalid_bytes: int) 
     (folder / "vocab.json").write_text(json.dumps(payload, ensure_ascii=False), encoding="utf-8")
 
 
-def _read_vocabulary(folder: Path) -> tuple[Vocabulary, int]:
+def _read_vocabulary(folder: Path) -> tuple[Vocabulary, dict[str, int]]:
     payload = json.loads((folder / "vocab.json").read_text(encoding="utf-8"))
     vocabulary = Vocabulary(
         words=payload["words"],
         counts=np.asarray(payload["counts"], dtype=np.int64),
         token_ids=np.asarray(payload["token_ids"], dtype=np.int64),
     )
-    return vocabulary, payload["invalid_bytes"]
+    return vocabulary, payload["stats"]
 
 
 def _cache_key(corpus: Corpus, cfg: TrainConfig) -> str:
