@@ -14,7 +14,7 @@ import typer
 from . import __version__
 from .config import DEFAULTS, help_for, load_config
 from .errors import EmbedcliError
-from .export import FORMATS, export as export_vectors
+from .export import FORMATS, IMPORT_FORMATS, export as export_vectors, import_vectors
 from .vectors import Vectors
 
 app = typer.Typer(
@@ -134,14 +134,41 @@ def lookup(
 def export(
     format: Annotated[str, typer.Option("--format", "-f", help=f"Output format: {', '.join(FORMATS)}.")] = "npy",
     model: ModelOption = Path("embeddings"),
-    out: Annotated[Optional[Path], typer.Option("--out", "-o", help="File to write (default: embeddings.<format>).")] = None,
+    out: Annotated[Optional[Path], typer.Option("--out", "-o", help="File to write (default: per format, in the current folder).")] = None,
+    limit: Annotated[int, typer.Option("--limit", help="Keep only the N most frequent words (0: all).")] = 0,
+    normalize: Annotated[bool, typer.Option("--normalize", help="Write unit-length vectors.")] = False,
+    dtype: Annotated[str, typer.Option("--dtype", help="float32 or float16 (npy, safetensors).")] = "float32",
 ) -> None:
-    """Write the vectors in another tool's format.
+    """Write the vectors in another tool's format: npy, txt, bin, glove, tsv or safetensors.
 
-    Example: embedcli export --format npy --out vectors.npy
+    Example: embedcli export --format txt --out vectors.txt --limit 100000
     """
-    written = export_vectors(Vectors.load(model), format, out)
-    typer.echo("wrote " + ", ".join(str(path) for path in written), err=True)
+    result = export_vectors(Vectors.load(model), format, out, limit=limit, normalize=normalize, dtype=dtype)
+    if result.left_out:
+        typer.echo(
+            f"embedcli: warning: left out {result.left_out} words that the {format} format cannot hold "
+            f"(empty, or with whitespace); npy and safetensors keep every word",
+            err=True,
+        )
+    typer.echo(f"wrote {result.rows:,} vectors to " + ", ".join(str(path) for path in result.paths), err=True)
+
+
+@app.command("import")
+def import_(
+    file: Annotated[Path, typer.Argument(help="Vectors file: word2vec text or binary, GloVe, fastText .vec.", show_default=False)],
+    out: Annotated[Path, typer.Option("--out", "-o", help="Model directory to write.")] = Path("embeddings"),
+    format: Annotated[str, typer.Option("--format", "-f", help=f"One of {', '.join(IMPORT_FORMATS)}.")] = "auto",
+    limit: Annotated[int, typer.Option("--limit", help="Read only the first N vectors (0: all).")] = 0,
+    force: Annotated[bool, typer.Option("--force", help="Write into --out even if it holds other files.")] = False,
+) -> None:
+    """Turn pretrained vectors into a model directory that lookup and export use like a trained one.
+
+    Example: embedcli import wiki.en.vec --out wiki --limit 200000
+    """
+    result = import_vectors(file, out, fmt=format, limit=limit, force=force)
+    if result.invalid_bytes:
+        typer.echo(f"embedcli: warning: {result.invalid_bytes} bytes of words were not valid UTF-8 and were replaced", err=True)
+    typer.echo(f"imported {result.rows:,} vectors of {result.dim} ({result.format}) into {result.model_dir}", err=True)
 
 
 def main() -> None:

@@ -162,3 +162,10 @@ def _lines(stream: BinaryIO) -> Iterator[str]:
             if pending and not pending.isspace():
                 yield pending
             return
+
+
+def decode(data: bytes) -> tuple[str, int]:
+    """UTF-8 text of ``data`` with invalid bytes replaced by U+FFFD, and how many bytes were invalid."""
+    before = _invalid_bytes[0]
+    text = data.decode("utf-8", errors=_ERROR_HANDLER)
+    return text, _invalid_bytes[0] - before

@@ -1,45 +1,406 @@
-"""Writing vectors in other tools' formats. Each format is one small writer function."""
+"""Vectors in other tools' formats: one small writer per format, and the readers for `import`.
+
+Every writer streams the matrix in slices (a 1M x 300 model is never copied whole) into a
+temporary file that is renamed into place. Words that a format cannot hold (empty, or holding
+whitespace for the word2vec and GloVe formats; a tab or newline for TSV) are left out and counted.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import json
+import os
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
 import numpy as np
 
+from .corpus import decode
 from .errors import UsageError
-from .store import atomic_write
+from .store import ROWS_PER_WRITE, atomic_write, check_output_dir, save_model, write_tensors
 from .vectors import Vectors
+from .vocab import new_tokenizer
+
+DTYPES = {"float32": np.float32, "float16": np.float16}
 
 
-def _write_npy(vectors: Vectors, out: Path) -> list[Path]:
-    """A float32 ``.npy`` matrix (row i is word i) and ``vocab.txt`` beside it, one word per line."""
-    matrix = vectors.matrix.detach().cpu().numpy().astype(np.float32, copy=False)
+@dataclass(frozen=True)
+class Exported:
+    """What an export wrote, and how many words the format could not hold."""
+
+    paths: list[Path]
+    rows: int
+    left_out: int
+
+
+@dataclass(frozen=True)
+class _Rows:
+    """The rows to write, as an array-like that is sliced, normalised and cast a slice at a time."""
+
+    vectors: Vectors
+    keep: np.ndarray  # row numbers, most frequent first
+    normalize: bool
+    dtype: np.dtype
+
+    @property
+    def words(self) -> list[str]:
+        return [self.vectors.words[row] for row in self.keep]
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        return len(self.keep), self.vectors.dim
+
+    def __len__(self) -> int:
+        return len(self.keep)
+
+    def __getitem__(self, part: slice) -> np.ndarray:
+        matrix = self.vectors.matrix[self.keep[part]].numpy().astype(np.float32, copy=False)
+        if self.normalize:
+            matrix = matrix / np.maximum(np.linalg.norm(matrix, axis=1, keepdims=True), 1e-12)
+        return matrix.astype(self.dtype, copy=False)
+
+    def slices(self) -> Iterator[tuple[list[str], np.ndarray]]:
+        """(words, matrix) slices of at most ROWS_PER_WRITE rows."""
+        words = self.vectors.words
+        for start in range(0, len(self.keep), ROWS_PER_WRITE):
+            part = slice(start, start + ROWS_PER_WRITE)
+            yield [words[row] for row in self.keep[part]], self[part]
+
+
+def _holds_no_space(word: str) -> bool:
+    return bool(word) and len(word.split()) == 1 and word == word.strip()
+
+
+def _holds_no_tab(word: str) -> bool:
+    return bool(word) and not any(character in word for character in "\t\n\r")
+
+
+def _text_lines(words: list[str], matrix: np.ndarray, *, separator: str = " ", with_words: bool = True) -> bytes:
+    """Rows as text, each value with 9 significant digits (enough to give the float32 back exactly)."""
+    row = separator.join(["%.9g"] * matrix.shape[1])
+    values = matrix.astype(np.float32).tolist()
+    if with_words:
+        return "".join(word + separator + row % tuple(vector) + "\n" for word, vector in zip(words, values)).encode()
+    return "".join(row % tuple(vector) + "\n" for vector in values).encode()
+
+
+def _write_word2vec_text(rows: _Rows, out: Path, *, header: bool = True) -> list[Path]:
+    def write(stream: BinaryIO) -> None:
+        if header:
+            stream.write(f"{len(rows.keep)} {rows.vectors.dim}\n".encode())
+        for words, matrix in rows.slices():
+            stream.write(_text_lines(words, matrix))
+
+    atomic_write(out, write)
+    return [out]
+
+
+def _write_glove(rows: _Rows, out: Path) -> list[Path]:
+    return _write_word2vec_text(rows, out, header=False)
+
+
+def _write_word2vec_binary(rows: _Rows, out: Path) -> list[Path]:
+    if rows.dtype != np.float32:
+        raise UsageError("the word2vec binary format holds float32 only; drop --dtype or use --format npy")
+
+    def write(stream: BinaryIO) -> None:
+        stream.write(f"{len(rows.keep)} {rows.vectors.dim}\n".encode())
+        for words, matrix in rows.slices():
+            little = matrix.astype("<f4", copy=False)
+            stream.write(b"".join(word.encode("utf-8") + b" " + vector.tobytes() + b"\n" for word, vector in zip(words, little)))
+
+    atomic_write(out, write)
+    return [out]
+
+
+def _write_npy(rows: _Rows, out: Path) -> list[Path]:
+    """A ``.npy`` matrix (row i is word i) and ``vocab.txt`` beside it, one word per line."""
     vocab_path = out.parent / "vocab.txt"
-    atomic_write(out, lambda stream: np.save(stream, matrix, allow_pickle=False))
-    atomic_write(vocab_path, lambda stream: _write_lines(stream, vectors.words))
+
+    def write(stream: BinaryIO) -> None:
+        dtype = np.dtype(rows.dtype).newbyteorder("<")
+        header = {"descr": np.lib.format.dtype_to_descr(dtype), "fortran_order": False, "shape": (len(rows.keep), rows.vectors.dim)}
+        np.lib.format.write_array_header_1_0(stream, header)
+        for _, matrix in rows.slices():
+            stream.write(matrix.astype(dtype, copy=False).tobytes())
+
+    atomic_write(out, write)
+    atomic_write(vocab_path, lambda stream: stream.write("".join(word + "\n" for word in rows.words).encode("utf-8")))
     return [out, vocab_path]
 
 
-def _write_lines(stream: BinaryIO, words: list[str]) -> None:
-    for word in words:
-        stream.write(word.encode("utf-8") + b"\n")
+def _write_tsv(rows: _Rows, out: Path) -> list[Path]:
+    """TensorBoard projector files: ``vectors.tsv`` (tab-separated values) and ``metadata.tsv`` (one word a line)."""
+    metadata_path = out.parent / "metadata.tsv"
+
+    def write(stream: BinaryIO) -> None:
+        for words, matrix in rows.slices():
+            stream.write(_text_lines(words, matrix, separator="\t", with_words=False))
+
+    atomic_write(out, write)
+    atomic_write(metadata_path, lambda stream: stream.write("".join(word + "\n" for word in rows.words).encode("utf-8")))
+    return [out, metadata_path]
 
 
-FORMATS: dict[str, tuple[str, Callable[[Vectors, Path], list[Path]]]] = {
-    "npy": ("embeddings.npy", _write_npy),
+def _write_safetensors(rows: _Rows, out: Path) -> list[Path]:
+    """One tensor ``vectors``; the words, in row order, as a JSON list in the metadata key ``words``."""
+    metadata = {"format": "embedcli-vectors", "words": json.dumps(rows.words, ensure_ascii=False)}
+    atomic_write(out, lambda stream: write_tensors(stream, {"vectors": rows}, metadata))
+    return [out]
+
+
+Writer = Callable[[_Rows, Path], list[Path]]
+FORMATS: dict[str, tuple[str, Writer, Callable[[str], bool]]] = {
+    "npy": ("embeddings.npy", _write_npy, _holds_no_tab),
+    "txt": ("embeddings.txt", _write_word2vec_text, _holds_no_space),
+    "bin": ("embeddings.bin", _write_word2vec_binary, _holds_no_space),
+    "glove": ("embeddings.glove.txt", _write_glove, _holds_no_space),
+    "tsv": ("vectors.tsv", _write_tsv, _holds_no_tab),
+    "safetensors": ("embeddings.safetensors", _write_safetensors, bool),
 }
 
 
-def export(vectors: Vectors, fmt: str, out: str | Path | None = None) -> list[Path]:
-    """Write ``vectors`` in format ``fmt`` to ``out`` (or the format's default name); return the files."""
+def export(
+    vectors: Vectors,
+    fmt: str,
+    out: str | os.PathLike | None = None,
+    *,
+    limit: int = 0,
+    normalize: bool = False,
+    dtype: str = "float32",
+) -> Exported:
+    """Write ``vectors`` in format ``fmt`` to ``out`` (or the format's default name).
+
+    ``limit`` keeps the most frequent words only; ``normalize`` writes unit vectors.
+    """
     if fmt not in FORMATS:
         raise UsageError(f"unknown export format '{fmt}'; choose one of: {', '.join(FORMATS)}")
-    default_name, writer = FORMATS[fmt]
+    if dtype not in DTYPES:
+        raise UsageError(f"unknown --dtype '{dtype}'; choose float32 or float16")
+    if limit < 0:
+        raise UsageError(f"--limit must be 0 (all words) or more, got {limit}")
+    default_name, writer, fits = FORMATS[fmt]
     path = Path(out) if out is not None else Path(default_name)
     if path.is_dir():
         path = path / default_name
     if not path.parent.is_dir():
         raise UsageError(f"--out {path}: folder {path.parent} does not exist")
-    return writer(vectors, path)
+    candidates = range(min(limit, len(vectors)) if limit else len(vectors))
+    keep = np.fromiter((row for row in candidates if fits(vectors.words[row])), dtype=np.int64)
+    paths = writer(_Rows(vectors, keep, normalize, np.dtype(DTYPES[dtype])), path)
+    return Exported(paths=paths, rows=len(keep), left_out=len(candidates) - len(keep))
+
+
+IMPORT_FORMATS = ("auto", "txt", "vec", "bin", "glove")
+
+
+@dataclass(frozen=True)
+class Imported:
+    """What an import read and wrote."""
+
+    model_dir: Path
+    format: str
+    rows: int
+    dim: int
+    invalid_bytes: int
+
+
+class _Reader:
+    """Buffered reading of a vectors file: lines, words up to a space, and raw byte runs."""
+
+    def __init__(self, stream: BinaryIO, path: Path) -> None:
+        self.stream, self.path = stream, path
+        self.buffer, self.position, self.line = b"", 0, 1
+
+    def _fill(self, needed: int) -> bool:
+        while len(self.buffer) - self.position < needed:
+            block = self.stream.read(1 << 22)
+            if not block:
+                return False
+            self.buffer = self.buffer[self.position :] + block
+            self.position = 0
+        return True
+
+    def readline(self) -> bytes | None:
+        while (end := self.buffer.find(b"\n", self.position)) < 0:
+            if not self._fill(len(self.buffer) - self.position + 1):
+                rest = self.buffer[self.position :]
+                self.position = len(self.buffer)
+                return rest or None
+        line = self.buffer[self.position : end]
+        self.position = end + 1
+        self.line += 1
+        return line
+
+    def read_word(self) -> bytes | None:
+        """The bytes before the next space, after any newlines (word2vec binary puts one after each vector)."""
+        while True:
+            if not self._fill(1):
+                return None
+            while self.position < len(self.buffer) and self.buffer[self.position : self.position + 1] in (b"\n", b"\r"):
+                self.position += 1
+            if self.position < len(self.buffer):
+                break
+        while (end := self.buffer.find(b" ", self.position)) < 0:
+            if not self._fill(len(self.buffer) - self.position + 1):
+                raise UsageError(f"{self.path} is truncated: its last word has no vector")
+        word = self.buffer[self.position : end]
+        self.position = end + 1
+        return word
+
+    def read_exactly(self, size: int) -> bytes | None:
+        if not self._fill(size):
+            return None
+        data = self.buffer[self.position : self.position + size]
+        self.position += size
+        return data
+
+
+def _header(line: bytes) -> tuple[int, int] | None:
+    fields = line.split()
+    if len(fields) == 2 and all(field.isdigit() for field in fields):
+        return int(fields[0]), int(fields[1])
+    return None
+
+
+def _looks_like_text(record: bytes, dim: int) -> bool:
+    """A text record is a word and ``dim`` values on one line; binary float bytes almost never split so."""
+    fields = record.decode("utf-8", errors="replace").split()
+    if len(fields) == dim + 1:
+        return True
+    try:
+        np.array(fields[-dim:], dtype=np.float32)
+    except ValueError:
+        return False
+    return len(fields) > dim + 1
+
+
+def import_vectors(
+    path: str | os.PathLike,
+    out_dir: str | os.PathLike,
+    *,
+    fmt: str = "auto",
+    limit: int = 0,
+    force: bool = False,
+) -> Imported:
+    """Turn pretrained vectors (word2vec text or binary, GloVe, fastText .vec) into a model directory."""
+    path, out_dir = Path(path), Path(out_dir)
+    if fmt not in IMPORT_FORMATS:
+        raise UsageError(f"unknown import format '{fmt}'; choose one of: {', '.join(IMPORT_FORMATS)}")
+    if limit < 0:
+        raise UsageError(f"--limit must be 0 (all vectors) or more, got {limit}")
+    if not path.is_file():
+        raise UsageError(f"vectors file {path} does not exist" if not path.exists() else f"{path} is not a file")
+    check_output_dir(out_dir, force=force)
+    try:
+        with open(path, "rb") as stream:
+            reader = _Reader(stream, path)
+            first = reader.readline()
+            if first is None:
+                raise UsageError(f"{path} is empty")
+            header = _header(first)
+            fmt = _resolve_format(fmt, header, reader, path)
+            if header is None:
+                dim = len(first.split()) - 1
+                count = _count_lines(path)
+                reader = _Reader(stream, path)
+                stream.seek(0)
+            else:
+                count, dim = header
+            if dim < 1:
+                raise UsageError(f"{path} line 1: expected a word and its values, found {first[:60]!r}")
+            rows = min(count, limit) if limit else count
+            out_dir.mkdir(parents=True, exist_ok=True)
+            scratch = out_dir / ".import-vectors.tmp"
+            matrix = np.memmap(scratch, dtype=np.float32, mode="w+", shape=(max(rows, 1), dim))
+            try:
+                read = _read_binary if fmt == "bin" else _read_text
+                words, invalid = read(reader, matrix, rows, dim, path)
+                if not limit and header is not None and (reader.read_word() if fmt == "bin" else reader.readline()):
+                    raise UsageError(f"{path}: the header promises {count} vectors but the file holds more")
+                tokenizer = new_tokenizer("whitespace", words)
+                save_model(
+                    out_dir,
+                    vectors=matrix[:rows],
+                    words_counts=np.zeros(rows, dtype=np.int64),
+                    token_ids=np.arange(1, rows + 1, dtype=np.int64),
+                    tokenizer_json=tokenizer.to_str(),
+                    metadata={"source": {"file": str(path), "format": fmt, "vectors": rows, "dim": dim, "invalid_bytes": invalid}},
+                )
+            finally:
+                del matrix
+                scratch.unlink(missing_ok=True)
+    except PermissionError:
+        raise UsageError(f"cannot read {path}: permission denied") from None
+    return Imported(model_dir=out_dir, format=fmt, rows=rows, dim=dim, invalid_bytes=invalid)
+
+
+def _resolve_format(fmt: str, header: tuple[int, int] | None, reader: _Reader, path: Path) -> str:
+    if fmt == "vec":
+        return "txt"
+    if fmt != "auto":
+        if fmt in ("txt", "bin") and header is None:
+            raise UsageError(f"{path} has no 'count dim' header line; for vectors without one use --format glove")
+        return fmt
+    if header is None:
+        return "glove"
+    reader._fill(1 << 16)
+    peek = reader.buffer[reader.position : reader.position + (1 << 16)]
+    return "txt" if _looks_like_text(peek.split(b"\n", 1)[0], header[1]) else "bin"
+
+
+def _count_lines(path: Path) -> int:
+    count, last = 0, b"\n"
+    with open(path, "rb") as stream:
+        while block := stream.read(1 << 22):
+            count += block.count(b"\n")
+            last = block[-1:]
+    return count + (last != b"\n")
+
+
+def _read_text(reader: _Reader, matrix: np.ndarray, rows: int, dim: int, path: Path) -> tuple[list[str], int]:
+    words: list[str] = []
+    seen: dict[str, int] = {}
+    invalid = 0
+    while len(words) < rows:
+        number = reader.line
+        line = reader.readline()
+        if line is None:
+            raise UsageError(f"{path} is truncated: expected {rows} vectors, found {len(words)}")
+        text, bad = decode(line.rstrip(b"\r\n "))
+        invalid += bad
+        fields = text.split(" ")
+        if len(fields) < dim + 1:
+            raise UsageError(f"{path} line {number}: expected a word and {dim} values, found {len(fields) - 1} values")
+        word = " ".join(fields[:-dim])  # a few GloVe files hold words with spaces
+        try:
+            matrix[len(words)] = np.array(fields[-dim:], dtype=np.float32)
+        except ValueError:
+            raise UsageError(f"{path} line {number}: a value is not a number") from None
+        _add_word(word, words, seen, path, number)
+    return words, invalid
+
+
+def _read_binary(reader: _Reader, matrix: np.ndarray, rows: int, dim: int, path: Path) -> tuple[list[str], int]:
+    words: list[str] = []
+    seen: dict[str, int] = {}
+    invalid = 0
+    size = 4 * dim
+    while len(words) < rows:
+        raw = reader.read_word()
+        data = reader.read_exactly(size) if raw is not None else None
+        if data is None:
+            raise UsageError(f"{path} is truncated: expected {rows} vectors, found {len(words)}")
+        word, bad = decode(raw)
+        invalid += bad
+        matrix[len(words)] = np.frombuffer(data, dtype="<f4")
+        _add_word(word, words, seen, path, len(words) + 2)
+    return words, invalid
+
+
+def _add_word(word: str, words: list[str], seen: dict[str, int], path: Path, number: int) -> None:
+    if word in seen:
+        raise UsageError(f"{path} line {number}: duplicate word '{word}' (first at line {seen[word]})")
+    seen[word] = number
+    words.append(word)

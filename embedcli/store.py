@@ -19,8 +19,6 @@ from typing import Any, BinaryIO
 
 import numpy as np
 import torch
-from safetensors import SafetensorError
-from safetensors.torch import load, save
 
 from .errors import ModelError, UsageError
 
@@ -66,35 +64,104 @@ def check_output_dir(out_dir: Path, *, force: bool = False) -> None:
 def save_model(
     out_dir: Path,
     *,
-    vectors: torch.Tensor,
+    vectors: torch.Tensor | np.ndarray,
     words_counts: np.ndarray,
     token_ids: np.ndarray,
     tokenizer_json: str,
     metadata: dict[str, Any],
 ) -> Path:
-    """Write a model directory; ``metadata`` is stored in config.json beside format and checksums."""
+    """Write a model directory; ``metadata`` is stored in config.json beside format and checksums.
+
+    ``vectors`` may be a memory-mapped array: it is streamed to disk in slices, never copied whole.
+    """
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
+    if isinstance(vectors, torch.Tensor):
+        vectors = vectors.detach().cpu().numpy()
     tensors = {
-        "vectors": vectors.detach().to("cpu", torch.float32).contiguous(),
-        "counts": torch.from_numpy(np.ascontiguousarray(words_counts, dtype=np.int64)),
-        "token_ids": torch.from_numpy(np.ascontiguousarray(token_ids, dtype=np.int64)),
+        "vectors": vectors,
+        "counts": np.ascontiguousarray(words_counts, dtype=np.int64),
+        "token_ids": np.ascontiguousarray(token_ids, dtype=np.int64),
     }
-    weights = save(tensors, metadata={"format": FORMAT})
+    weights_hash = hashlib.sha256()
+    atomic_write(out_dir / WEIGHTS, lambda stream: write_tensors(_Hashing(stream, weights_hash), tensors, {"format": FORMAT}))
     tokenizer_bytes = tokenizer_json.encode("utf-8")
-    atomic_write_bytes(out_dir / WEIGHTS, weights)
     atomic_write_bytes(out_dir / TOKENIZER, tokenizer_bytes)
     config = {
         "format": FORMAT,
         "version": VERSION,
         **metadata,
         "files": {
-            WEIGHTS: hashlib.sha256(weights).hexdigest(),
+            WEIGHTS: weights_hash.hexdigest(),
             TOKENIZER: hashlib.sha256(tokenizer_bytes).hexdigest(),
         },
     }
     atomic_write_bytes(out_dir / CONFIG, (json.dumps(config, indent=2, ensure_ascii=False) + "\n").encode())
     return out_dir
+
+
+class _Hashing:
+    """A binary stream that also feeds what is written to a hash."""
+
+    def __init__(self, stream: BinaryIO, digest: Any) -> None:
+        self.stream, self.digest = stream, digest
+
+    def write(self, data: bytes) -> int:
+        self.digest.update(data)
+        return self.stream.write(data)
+
+
+_DTYPES = {np.dtype(np.float32): "F32", np.dtype(np.float16): "F16", np.dtype(np.int64): "I64"}
+_NUMPY = {name: dtype for dtype, name in _DTYPES.items()}
+ROWS_PER_WRITE = 1 << 14
+
+
+def write_tensors(stream: BinaryIO, tensors: dict[str, np.ndarray], metadata: dict[str, str]) -> None:
+    """Write the safetensors format (8-byte header size, JSON header, raw little-endian data), streaming.
+
+    Arrays are written ROWS_PER_WRITE rows at a time, and cast to their dtype slice by slice,
+    so a memory-mapped matrix is never held in memory whole.
+    """
+    header: dict[str, Any] = {"__metadata__": metadata}
+    offset = 0
+    for name, array in tensors.items():
+        size = int(np.prod(array.shape)) * array.dtype.itemsize
+        header[name] = {"dtype": _DTYPES[array.dtype], "shape": list(array.shape), "data_offsets": [offset, offset + size]}
+        offset += size
+    encoded = json.dumps(header, ensure_ascii=False).encode("utf-8")
+    encoded += b" " * (-len(encoded) % 8)  # the data starts 8-byte aligned
+    stream.write(len(encoded).to_bytes(8, "little"))
+    stream.write(encoded)
+    for array in tensors.values():
+        for start in range(0, max(len(array), 1), ROWS_PER_WRITE):
+            part = np.ascontiguousarray(array[start : start + ROWS_PER_WRITE], dtype=array.dtype)
+            stream.write(part.astype(part.dtype.newbyteorder("<"), copy=False).tobytes())
+
+
+def map_tensors(path: Path) -> tuple[dict[str, np.ndarray], dict[str, str]]:
+    """The tensors of a safetensors file as read-only memory maps (no copy), and its metadata."""
+    try:
+        size = path.stat().st_size
+        with open(path, "rb") as stream:
+            length = int.from_bytes(stream.read(8), "little")
+            if length <= 0 or 8 + length > size:
+                raise ValueError("bad header size")
+            header = json.loads(stream.read(length).decode("utf-8"))
+        metadata = header.pop("__metadata__", {}) or {}
+        tensors = {}
+        for name, info in header.items():
+            dtype = _NUMPY[info["dtype"]]
+            start, stop = info["data_offsets"]
+            shape = tuple(int(n) for n in info["shape"])
+            if stop - start != int(np.prod(shape)) * dtype.itemsize or 8 + length + stop > size:
+                raise ValueError(f"tensor {name} does not fit the file")
+            if stop == start:
+                tensors[name] = np.zeros(shape, dtype=dtype)
+            else:
+                tensors[name] = np.memmap(path, dtype=dtype.newbyteorder("<"), mode="r", offset=8 + length + start, shape=shape)
+    except (ValueError, KeyError, TypeError, UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise ModelError(f"{path} is damaged: {error}") from None
+    return tensors, metadata
 
 
 def read_config(model_dir: Path) -> dict[str, Any]:
@@ -121,29 +188,29 @@ def read_config(model_dir: Path) -> dict[str, Any]:
     return config
 
 
-def load_model(model_dir: Path) -> tuple[dict[str, Any], dict[str, torch.Tensor], str]:
-    """Config, tensors and tokenizer JSON of a model directory, each checked against its sha256."""
+def load_model(model_dir: Path) -> tuple[dict[str, Any], dict[str, np.ndarray], str]:
+    """Config, tensors (memory-mapped) and tokenizer JSON of a model directory, each file checked by sha256."""
     model_dir = Path(model_dir)
     config = read_config(model_dir)
-    contents = {name: _verified(model_dir, name, config["files"].get(name)) for name in (WEIGHTS, TOKENIZER)}
-    try:
-        tensors = load(contents[WEIGHTS])
-    except (SafetensorError, ValueError) as error:
-        raise ModelError(f"{model_dir / WEIGHTS} is damaged: {error}") from None
+    for name in (WEIGHTS, TOKENIZER):
+        _verify(model_dir, name, config["files"].get(name))
+    tensors, _ = map_tensors(model_dir / WEIGHTS)
     vectors, counts, token_ids = (tensors.get(key) for key in ("vectors", "counts", "token_ids"))
     if vectors is None or counts is None or token_ids is None or vectors.ndim != 2:
         raise ModelError(f"{model_dir / WEIGHTS} is damaged: it lacks the vectors, counts or token ids")
     if not len(vectors) == len(counts) == len(token_ids):
         raise ModelError(f"{model_dir / WEIGHTS} is damaged: its tensors disagree in length")
-    return config, tensors, contents[TOKENIZER].decode("utf-8")
+    return config, tensors, (model_dir / TOKENIZER).read_text(encoding="utf-8")
 
 
-def _verified(model_dir: Path, name: str, expected: str | None) -> bytes:
+def _verify(model_dir: Path, name: str, expected: str | None) -> None:
     path = model_dir / name
+    digest = hashlib.sha256()
     try:
-        data = path.read_bytes()
+        with open(path, "rb") as stream:
+            while block := stream.read(1 << 22):
+                digest.update(block)
     except FileNotFoundError:
         raise ModelError(f"{model_dir} is incomplete: {name} is missing") from None
-    if hashlib.sha256(data).hexdigest() != expected:
+    if digest.hexdigest() != expected:
         raise ModelError(f"{path} is truncated or corrupted (its sha256 does not match {CONFIG}); train again")
-    return data

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import difflib
+import warnings
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
@@ -39,15 +40,26 @@ class Vectors:
         tokenizer = Tokenizer.from_str(tokenizer_json)
         words = [tokenizer.id_to_token(int(token_id)) for token_id in tensors["token_ids"]]
         normalizer = tokenizer.normalizer
+        with warnings.catch_warnings():  # a read-only memory map: Vectors never writes to it
+            warnings.filterwarnings("ignore", message="The given NumPy array is not writable")
+            matrix = torch.from_numpy(np.asarray(tensors["vectors"], dtype=np.float32))
         return cls(
             words,
-            tensors["vectors"],
-            counts=tensors["counts"].numpy(),
+            matrix,
+            counts=np.asarray(tensors["counts"]),
             normalize_word=normalizer.normalize_str if normalizer is not None else None,
         )
 
     def __len__(self) -> int:
         return len(self.words)
+
+    def to_embedding(self, freeze: bool = True) -> torch.nn.Embedding:
+        """An ``nn.Embedding`` whose row ``index(word)`` is the word's vector (a copy of the matrix)."""
+        return torch.nn.Embedding.from_pretrained(self.matrix.clone(), freeze=freeze)
+
+    def to_embedding_bag(self, mode: str = "mean", freeze: bool = True) -> torch.nn.EmbeddingBag:
+        """An ``nn.EmbeddingBag`` over the vectors, e.g. a sentence as the mean of its word vectors."""
+        return torch.nn.EmbeddingBag.from_pretrained(self.matrix.clone(), freeze=freeze, mode=mode)
 
     @property
     def dim(self) -> int:

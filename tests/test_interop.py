@@ -1,0 +1,163 @@
+"""Every export format through its real reader, back through `embedcli import`, and pretrained
+vectors written by gensim and fastText into embedcli."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+import embedcli
+from embedcli.errors import UsageError
+from embedcli.export import export, import_vectors
+from embedcli.vectors import Vectors
+
+from .conftest import run_cli
+
+gensim_models = pytest.importorskip("gensim.models", reason="gensim is in the test extra")
+KeyedVectors = gensim_models.KeyedVectors
+
+FILES = {"npy": "e.npy", "txt": "e.txt", "bin": "e.bin", "glove": "e.glove.txt", "tsv": "vectors.tsv", "safetensors": "e.safetensors"}
+
+
+@pytest.fixture(scope="module")
+def vectors(demo_model) -> Vectors:
+    return embedcli.load(demo_model)
+
+
+@pytest.mark.parametrize("fmt", list(FILES))
+def test_every_format_reads_back_in_its_real_reader(vectors, demo_model, tmp_path, fmt):
+    out = tmp_path / FILES[fmt]
+    result = run_cli("export", "--format", fmt, "--model", demo_model, "--out", out)
+    assert result.code == 0, result.stderr
+    matrix, words = vectors.matrix.numpy(), vectors.words
+    if fmt == "npy":
+        read = np.load(out, allow_pickle=False)
+        read_words = (tmp_path / "vocab.txt").read_text(encoding="utf-8").splitlines()
+    elif fmt in ("txt", "bin", "glove"):
+        keyed = KeyedVectors.load_word2vec_format(out, binary=fmt == "bin", no_header=fmt == "glove")
+        read, read_words = keyed.vectors, keyed.index_to_key
+    elif fmt == "tsv":  # TensorBoard: tab-separated floats, and a one-column metadata file without header
+        lines = out.read_text().splitlines()
+        read = np.array([[float(value) for value in line.split("\t")] for line in lines], dtype=np.float32)
+        read_words = (tmp_path / "metadata.tsv").read_text(encoding="utf-8").splitlines()
+    else:
+        from safetensors import safe_open
+        from safetensors.torch import load_file
+
+        read = load_file(out)["vectors"].numpy()
+        with safe_open(out, "pt") as handle:
+            read_words = json.loads(handle.metadata()["words"])
+    assert list(read_words) == words
+    assert read.dtype == np.float32 and np.array_equal(read, matrix)
+
+
+@pytest.mark.parametrize("fmt", ["txt", "bin", "glove"])
+def test_word2vec_formats_come_back_through_import_exactly(vectors, tmp_path, fmt):
+    out = tmp_path / FILES[fmt]
+    export(vectors, fmt, out)
+    result = run_cli("import", out, "--out", tmp_path / "model")
+    assert result.code == 0, result.stderr
+    back = embedcli.load(tmp_path / "model")
+    assert back.words == vectors.words and torch.equal(back.matrix, vectors.matrix)
+    assert json.loads((tmp_path / "model" / "config.json").read_text())["source"]["format"] == fmt
+
+
+def test_limit_normalize_and_float16(vectors, tmp_path):
+    export(vectors, "npy", tmp_path / "e.npy", limit=10, normalize=True, dtype="float16")
+    matrix = np.load(tmp_path / "e.npy")
+    assert matrix.shape == (10, vectors.dim) and matrix.dtype == np.float16
+    assert np.allclose(np.linalg.norm(matrix.astype(np.float32), axis=1), 1, atol=1e-3)
+    assert (tmp_path / "vocab.txt").read_text().splitlines() == vectors.words[:10]
+    with pytest.raises(UsageError, match="float32 only"):
+        export(vectors, "bin", tmp_path / "e.bin", dtype="float16")
+
+
+def test_words_a_format_cannot_hold_are_left_out_and_counted(tmp_path):
+    odd = Vectors(["good", "two words", "tab\tword", ""], torch.eye(4))
+    text = export(odd, "txt", tmp_path / "e.txt")
+    assert text.rows == 1 and text.left_out == 3
+    assert KeyedVectors.load_word2vec_format(tmp_path / "e.txt").index_to_key == ["good"]
+    tsv = export(odd, "tsv", tmp_path / "vectors.tsv")
+    assert tsv.rows == 2 and (tmp_path / "metadata.tsv").read_text().splitlines() == ["good", "two words"]
+    assert export(odd, "safetensors", tmp_path / "e.safetensors").left_out == 1  # only the empty word
+
+
+@pytest.mark.parametrize("binary", [False, True])
+def test_import_reads_gensim_files_and_gives_gensims_neighbours(tmp_path, binary):
+    keyed = KeyedVectors(vector_size=20)
+    generator = np.random.default_rng(0)
+    words = [f"w{i}" for i in range(300)] + ["café", "naïve"]
+    keyed.add_vectors(words, generator.standard_normal((len(words), 20)).astype(np.float32))
+    path = tmp_path / ("g.bin" if binary else "g.txt")
+    keyed.save_word2vec_format(path, binary=binary)
+    assert run_cli("import", path, "--out", tmp_path / "model").code == 0
+    ours = embedcli.load(tmp_path / "model")
+    for word in ("w0", "café", "w77"):
+        theirs = keyed.most_similar(word, topn=5)
+        found = ours.most_similar(word, topn=5)
+        assert [w for w, _ in found] == [w for w, _ in theirs]
+        assert np.allclose([s for _, s in found], [s for _, s in theirs], atol=1e-5)
+
+
+def test_import_reads_a_fasttext_vec_file(tmp_path):
+    fasttext = pytest.importorskip("fasttext", reason="fastText is in the bench extra")
+    generator = np.random.default_rng(0)  # fastText reports NaN on tiny vocabularies such as the demo's
+    words = [f"w{i}" for i in range(3000)]
+    corpus = tmp_path / "corpus.txt"
+    corpus.write_text("\n".join(" ".join(generator.choice(words, 12)) for _ in range(20000)))
+    for _ in range(10):  # fastText itself randomly stops with "Encountered NaN" on small corpora
+        try:
+            model = fasttext.train_unsupervised(str(corpus), model="skipgram", dim=20, minCount=5, epoch=1, minn=0, maxn=0, verbose=0)
+            break
+        except RuntimeError:
+            continue
+    else:
+        pytest.skip("fastText kept reporting NaN")
+    vec = tmp_path / "ft.vec"
+    with open(vec, "w", encoding="utf-8") as stream:  # the .vec layout fastText's own tool writes
+        stream.write(f"{len(model.words)} {model.get_dimension()}\n")
+        for word in model.words:
+            stream.write(word + " " + " ".join(f"{x:.5f}" for x in model.get_word_vector(word)) + " \n")
+    assert run_cli("import", vec, "--out", tmp_path / "model").code == 0
+    assert embedcli.load(tmp_path / "model").words == model.words
+
+
+def test_to_embedding_and_embedding_bag(vectors):
+    ids = torch.tensor([0, 3, vectors.index("queen")])
+    assert torch.equal(vectors.to_embedding()(ids), vectors.matrix[ids])
+    bag = vectors.to_embedding_bag(mode="mean")
+    assert torch.allclose(bag(ids.unsqueeze(0))[0], vectors.matrix[ids].mean(0))
+    assert not vectors.to_embedding().weight.requires_grad and vectors.to_embedding(freeze=False).weight.requires_grad
+
+
+BAD_IMPORTS = {
+    "truncated text": (b"3 2\na 1 2\nb 3 4\n", "truncated"),
+    "header promises fewer": (b"1 2\na 1 2\nb 3 4\n", "holds more"),
+    "duplicate word": (b"2 2\na 1 2\na 3 4\n", "duplicate word 'a'"),
+    "too few values": (b"2 3\na 1 2 3\nb 3 4\n", "line 3: expected a word and 3 values"),
+    "not a number": (b"1 2\na 1 x\n", "line 2: a value is not a number"),
+    "truncated binary": (b"2 2\na " + np.ones(2, "<f4").tobytes() + b"\nb " + b"\0\0", "truncated"),
+    "empty": (b"", "is empty"),
+}
+
+
+@pytest.mark.parametrize("case", list(BAD_IMPORTS))
+def test_bad_vectors_files_get_one_clear_line(tmp_path, case):
+    data, words = BAD_IMPORTS[case]
+    path = tmp_path / "v.txt"
+    path.write_bytes(data)
+    result = run_cli("import", path, "--out", tmp_path / "model")
+    lines = result.stderr.strip().splitlines()
+    assert result.code == 2 and len(lines) == 1 and words in lines[0], result.stderr
+    assert not (tmp_path / "model" / "config.json").exists()
+
+
+def test_invalid_utf8_words_are_replaced_and_counted(tmp_path):
+    path = tmp_path / "v.txt"
+    path.write_bytes(b"2 2\ncaf\xe9 1 2\nok 3 4\n")
+    result = run_cli("import", path, "--out", tmp_path / "model")
+    assert result.code == 0 and "1 bytes of words were not valid UTF-8" in result.stderr
+    assert embedcli.load(tmp_path / "model").words == ["caf\ufffd", "ok"]
