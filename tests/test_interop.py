@@ -110,7 +110,9 @@ def test_import_reads_a_fasttext_vec_file(tmp_path):
     corpus.write_text("\n".join(" ".join(generator.choice(words, 12)) for _ in range(20000)))
     for _ in range(10):  # fastText itself randomly stops with "Encountered NaN" on small corpora
         try:
-            model = fasttext.train_unsupervised(str(corpus), model="skipgram", dim=20, minCount=5, epoch=1, minn=0, maxn=0, verbose=0)
+            model = fasttext.train_unsupervised(
+                str(corpus), model="skipgram", dim=20, minCount=5, epoch=1, minn=0, maxn=0, thread=2, verbose=0
+            )
             break
         except RuntimeError:
             continue
