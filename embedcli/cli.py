@@ -81,7 +81,7 @@ def train(
 
     Example: embedcli train corpus.txt --out embeddings --epochs 5
     """
-    from .train import train as run_training
+    from .train import train as run_training  # training code loads for this command only
 
     base = load_config(config) if config is not None else DEFAULTS
     overrides = {name: value for name, value in locals().items() if name in DEFAULTS.to_dict()}

@@ -249,6 +249,11 @@ class _Reader:
         self.position = end + 1
         return word
 
+    def peek(self, size: int) -> bytes:
+        """Up to ``size`` bytes ahead, without consuming them."""
+        self._fill(size)
+        return self.buffer[self.position : self.position + size]
+
     def read_exactly(self, size: int) -> bytes | None:
         if not self._fill(size):
             return None
@@ -345,9 +350,8 @@ def _resolve_format(fmt: str, header: tuple[int, int] | None, reader: _Reader, p
         return fmt
     if header is None:
         return "glove"
-    reader._fill(1 << 16)
-    peek = reader.buffer[reader.position : reader.position + (1 << 16)]
-    return "txt" if _looks_like_text(peek.split(b"\n", 1)[0], header[1]) else "bin"
+    record = reader.peek(1 << 16).split(b"\n", 1)[0]
+    return "txt" if _looks_like_text(record, header[1]) else "bin"
 
 
 def _count_lines(path: Path) -> int:
