@@ -197,7 +197,7 @@ def _run_epochs(
             done = state.words()
             bar.update(done - bar.n)
             lr = learning_rate(cfg, done, state.total)
-            bar.set_postfix(loss=f"{state.loss:.3f}" if state.loss is not None else "-", lr=f"{lr:.5f}", refresh=False)
+            bar.set_postfix(loss=f"{state.loss:.3f}" if state.loss is not None else "-", lr=f"{lr:.3g}", refresh=False)
     except BaseException:
         state.stop = True
         for thread in threads:
