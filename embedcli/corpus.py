@@ -140,7 +140,7 @@ def _is_text(path: Path) -> bool:
 
 def _lines(stream: BinaryIO) -> Iterator[str]:
     """Non-empty lines, each at most about BLOCK_BYTES long (longer ones cut at whitespace)."""
-    decoder = codecs.getincrementaldecoder("utf-8")(errors=_ERROR_HANDLER)
+    decoder = codecs.getincrementaldecoder("utf-8-sig")(errors=_ERROR_HANDLER)  # drops a leading BOM
     pending = ""
     while True:
         try:

@@ -58,6 +58,12 @@ def test_invalid_bytes_are_replaced_and_counted(tmp_path):
     assert corpus.invalid_bytes == 3
 
 
+def test_a_byte_order_mark_and_windows_line_ends_are_not_text(tmp_path):
+    path = tmp_path / "c.txt"
+    path.write_bytes("\ufeffthe cat\r\nthe dog\r\n".encode("utf-8"))
+    assert [line.split() for line in Corpus([path])] == [["the", "cat"], ["the", "dog"]]
+
+
 def test_missing_file_is_a_corpus_error(tmp_path):
     with pytest.raises(CorpusError, match="does not exist"):
         Corpus([tmp_path / "nope"])
