@@ -131,6 +131,44 @@ def lookup(
 
 
 @app.command()
+def similarity(
+    first: Annotated[str, typer.Argument(help="A word.", show_default=False)],
+    second: Annotated[str, typer.Argument(help="Another word.", show_default=False)],
+    model: ModelOption = Path("embeddings"),
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """Print the cosine similarity of two words.
+
+    Example: embedcli similarity king queen
+    """
+    score = Vectors.load(model).similarity(first, second)
+    typer.echo(json.dumps({"first": first, "second": second, "similarity": score}) if as_json else f"{score:.4f}")
+
+
+@app.command()
+def analogy(
+    first: Annotated[str, typer.Argument(help="A: A is to B ...", show_default=False)],
+    second: Annotated[str, typer.Argument(help="B", show_default=False)],
+    third: Annotated[str, typer.Argument(help="C: ... as C is to ?", show_default=False)],
+    model: ModelOption = Path("embeddings"),
+    topn: Annotated[int, typer.Option("--topn", "-k", help="How many answers.")] = 5,
+    method: Annotated[str, typer.Option("--method", help="add (3CosAdd) or mul (3CosMul).")] = "add",
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """Answer "A is to B as C is to ?" with the nearest words, the question words excluded.
+
+    Example: embedcli analogy man king woman
+    """
+    found = Vectors.load(model).analogy(first, second, third, topn=topn, method=method)
+    if as_json:
+        typer.echo(json.dumps([{"word": word, "score": score} for word, score in found], ensure_ascii=False))
+        return
+    width = max((len(word) for word, _ in found), default=0)
+    for word, score in found:
+        typer.echo(f"{word:<{width}}  {score:.4f}")
+
+
+@app.command()
 def export(
     format: Annotated[str, typer.Option("--format", "-f", help=f"Output format: {', '.join(FORMATS)}.")] = "npy",
     model: ModelOption = Path("embeddings"),

@@ -11,7 +11,7 @@ import numpy as np
 import torch
 from tokenizers import Tokenizer
 
-from .errors import UnknownWordError
+from .errors import UnknownWordError, UsageError
 from .store import load_model
 
 
@@ -118,9 +118,23 @@ class Vectors:
         query = query / query.norm().clamp(min=1e-12)
         return self._nearest(self.unit @ query, exclude=rows, topn=topn)
 
-    def analogy(self, first: str, second: str, third: str, *, topn: int = 1) -> list[tuple[str, float]]:
-        """'first is to second as third is to ?' by 3CosAdd, the question words excluded."""
-        return self.most_similar([second, third], [first], topn=topn)
+    def analogy(
+        self, first: str, second: str, third: str, *, topn: int = 1, method: str = "add"
+    ) -> list[tuple[str, float]]:
+        """'first is to second as third is to ?', the question words excluded.
+
+        ``method`` "add" is 3CosAdd (gensim's most_similar); "mul" is 3CosMul (Levy and
+        Goldberg 2014, gensim's most_similar_cosmul): cosines shifted to [0, 1], then
+        cos(d, second) * cos(d, third) / (cos(d, first) + 1e-6), with gensim's epsilon.
+        """
+        if method == "add":
+            return self.most_similar([second, third], [first], topn=topn)
+        if method != "mul":
+            raise UsageError(f"unknown analogy method '{method}'; use add or mul")
+        rows = [self.index(word) for word in (first, second, third)]
+        shifted = (self.unit @ self.unit[rows].T + 1) / 2  # (vocabulary, 3)
+        scores = shifted[:, 1] * shifted[:, 2] / (shifted[:, 0] + 1e-6)
+        return self._nearest(scores, exclude=rows, topn=topn)
 
     def _nearest(self, scores: torch.Tensor, *, exclude: Sequence[int], topn: int) -> list[tuple[str, float]]:
         scores = scores.clone()

@@ -1,0 +1,54 @@
+"""similarity and analogy: the CLI and the numbers gensim gives on the same vectors."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+import embedcli
+
+from .conftest import run_cli
+
+
+def test_similarity_command(demo_model):
+    result = run_cli("similarity", "king", "queen", "--model", demo_model)
+    assert result.code == 0, result.stderr
+    assert abs(float(result.stdout) - embedcli.load(demo_model).similarity("king", "queen")) < 1e-4
+    payload = json.loads(run_cli("similarity", "king", "queen", "--model", demo_model, "--json").stdout)
+    assert payload["first"] == "king" and -1 <= payload["similarity"] <= 1
+
+
+@pytest.mark.parametrize("method", ["add", "mul"])
+def test_analogy_command_finds_the_planted_answer(demo_model, method):
+    result = run_cli("analogy", "man", "king", "woman", "--model", demo_model, "--method", method, "--json")
+    assert result.code == 0, result.stderr
+    answers = json.loads(result.stdout)
+    assert answers[0]["word"] == "queen" and len(answers) == 5
+    table = run_cli("analogy", "france", "paris", "spain", "--model", demo_model, "--topn", "1").stdout.split()
+    assert table[0] == "madrid"
+
+
+def test_analogy_bad_method_and_unknown_word(demo_model):
+    result = run_cli("analogy", "man", "king", "woman", "--model", demo_model, "--method", "div")
+    assert result.code == 2 and "unknown analogy method 'div'" in result.stderr
+    result = run_cli("similarity", "king", "qeen", "--model", demo_model)
+    assert result.code == 2 and "close matches: queen" in result.stderr
+
+
+def test_scores_equal_gensims(demo_model):
+    keyed_vectors = pytest.importorskip("gensim.models").KeyedVectors
+    vectors = embedcli.load(demo_model)
+    keyed = keyed_vectors(vectors.dim)
+    keyed.add_vectors(vectors.words, vectors.matrix.numpy())
+    assert abs(keyed.similarity("king", "queen") - vectors.similarity("king", "queen")) < 1e-5
+    for ours, theirs in [
+        (vectors.analogy("man", "king", "woman", topn=5), keyed.most_similar(["king", "woman"], ["man"], topn=5)),
+        (
+            vectors.analogy("man", "king", "woman", topn=5, method="mul"),
+            keyed.most_similar_cosmul(["king", "woman"], ["man"], topn=5),
+        ),
+    ]:
+        assert [word for word, _ in ours] == [word for word, _ in theirs]
+        assert np.allclose([score for _, score in ours], [score for _, score in theirs], atol=1e-5)
