@@ -11,7 +11,7 @@ import torch
 
 import embedcli
 from embedcli.errors import UsageError
-from embedcli.export import export, import_vectors
+from embedcli.export import export
 from embedcli.vectors import Vectors
 
 from .conftest import run_cli

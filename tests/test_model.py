@@ -8,7 +8,7 @@ import numpy as np
 import torch
 
 from embedcli.config import DEFAULTS
-from embedcli.model import SkipGram, sgns_step
+from embedcli.model import SkipGram
 from embedcli.sampling import chunk_of, keep_probabilities, make_span, noise_table, sentence_ids
 from embedcli.train import learning_rate
 
