@@ -13,7 +13,8 @@ import typer
 
 from . import __version__
 from .config import DEFAULTS, help_for, load_config
-from .errors import EmbedcliError
+from .errors import EmbedcliError, UsageError
+from .evaluate import RESTRICT_VOCAB, evaluate_analogies, evaluate_pairs
 from .export import FORMATS, IMPORT_FORMATS, export as export_vectors, import_vectors
 from .vectors import Vectors
 
@@ -166,6 +167,54 @@ def analogy(
     width = max((len(word) for word, _ in found), default=0)
     for word, score in found:
         typer.echo(f"{word:<{width}}  {score:.4f}")
+
+
+@app.command()
+def evaluate(
+    model: ModelOption = Path("embeddings"),
+    analogies: Annotated[Optional[list[Path]], typer.Option("--analogies", help="Analogy file(s) in word2vec's questions-words.txt format.")] = None,
+    pairs: Annotated[Optional[list[Path]], typer.Option("--pairs", help="Word-pair file(s): word, word, human score.")] = None,
+    restrict_vocab: Annotated[int, typer.Option("--restrict-vocab", help="Use only the N most frequent words, as gensim does.")] = RESTRICT_VOCAB,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """Score the vectors on analogy and word-similarity benchmarks (the numbers gensim gives).
+
+    Example: embedcli evaluate --analogies questions-words.txt --pairs wordsim353.tsv
+    """
+    if not analogies and not pairs:
+        raise UsageError("give --analogies FILE and/or --pairs FILE to evaluate on")
+    if restrict_vocab < 1:
+        raise UsageError(f"--restrict-vocab must be at least 1, got {restrict_vocab}")
+    vectors = Vectors.load(model)
+    analogy_results = [evaluate_analogies(vectors, path, restrict_vocab=restrict_vocab) for path in analogies or []]
+    pair_results = [evaluate_pairs(vectors, path, restrict_vocab=restrict_vocab) for path in pairs or []]
+    for result in [*analogy_results, *pair_results]:
+        if result.bad_lines:
+            shown = ", ".join(map(str, result.bad_lines[:10])) + (" ..." if len(result.bad_lines) > 10 else "")
+            typer.echo(f"embedcli: warning: {result.file}: skipped {len(result.bad_lines)} malformed lines: {shown}", err=True)
+    if as_json:
+        payload = {
+            "analogies": [
+                {"file": r.file, "accuracy": r.accuracy, "questions": r.questions, "skipped_oov": r.skipped_oov,
+                 "malformed_lines": r.bad_lines,
+                 "sections": [{"section": s.name, "accuracy": s.accuracy, "correct": s.correct, "incorrect": s.incorrect} for s in r.sections]}
+                for r in analogy_results
+            ],
+            "pairs": [
+                {"file": r.file, "spearman": r.spearman, "pearson": r.pearson, "pairs": r.pairs, "oov_ratio": r.oov_ratio,
+                 "malformed_lines": r.bad_lines}
+                for r in pair_results
+            ],
+        }
+        typer.echo(json.dumps(payload, ensure_ascii=False))
+        return
+    for r in analogy_results:
+        typer.echo(f"{r.file}: analogy accuracy {r.accuracy:.4f} ({r.questions - r.skipped_oov} of {r.questions} questions answered, {r.skipped_oov} out of vocabulary)")
+        width = max((len(s.name) for s in r.sections), default=0)
+        for s in r.sections:
+            typer.echo(f"  {s.name:<{width}}  {s.accuracy:.4f}  ({s.correct}/{s.correct + s.incorrect})")
+    for r in pair_results:
+        typer.echo(f"{r.file}: Spearman {r.spearman:.4f}  Pearson {r.pearson:.4f}  ({r.pairs} pairs, {r.oov_ratio:.1%} out of vocabulary)")
 
 
 @app.command()

@@ -1,0 +1,71 @@
+"""evaluate: the numbers gensim gives on the same vectors, and malformed lines skipped with their numbers."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from embedcli.evaluate import evaluate_analogies, evaluate_pairs
+from embedcli.vectors import Vectors
+
+from .conftest import DEMO_ANALOGIES, run_cli
+
+
+def test_evaluate_command_on_the_demo(demo_model, tmp_path):
+    pairs = tmp_path / "pairs.txt"
+    pairs.write_text("# word word score\nking\tqueen\t9\nking paris 1\ncat\tcats\t8\nbroken\nwalk\twalked\tx\nfrance\tparis\t7\n")
+    result = run_cli("evaluate", "--model", demo_model, "--analogies", DEMO_ANALOGIES, "--pairs", pairs, "--json")
+    assert result.code == 0, result.stderr
+    payload = json.loads(result.stdout)
+    analogies = payload["analogies"][0]
+    assert analogies["accuracy"] >= 0.9 and analogies["questions"] == 840 and analogies["skipped_oov"] == 0
+    assert [section["section"] for section in analogies["sections"]] == ["gender", "capital", "plural", "tense"]
+    scored = payload["pairs"][0]
+    assert scored["pairs"] == 4 and scored["malformed_lines"] == [5, 6]
+    assert "skipped 2 malformed lines: 5, 6" in result.stderr
+    table = run_cli("evaluate", "--model", demo_model, "--analogies", DEMO_ANALOGIES)
+    assert table.code == 0 and "analogy accuracy" in table.stdout and "gender" in table.stdout
+
+
+def test_evaluate_needs_a_file(demo_model, tmp_path):
+    result = run_cli("evaluate", "--model", demo_model)
+    assert result.code == 2 and "give --analogies FILE and/or --pairs FILE" in result.stderr
+    result = run_cli("evaluate", "--model", demo_model, "--pairs", tmp_path / "nope.txt")
+    assert result.code == 2 and "does not exist" in result.stderr
+
+
+@pytest.fixture(scope="module")
+def benchmark_vectors():
+    """Random vectors for every word of gensim's evaluation files, some in two spellings."""
+    datapath = pytest.importorskip("gensim.test.utils").datapath
+    words: list[str] = []
+    for name in ("questions-words.txt", "wordsim353.tsv", "simlex999.txt"):
+        for line in open(datapath(name), encoding="utf-8"):
+            if not line.startswith((":", "#")):
+                words += line.replace("\t", " ").split()[:4 if name.startswith("questions") else 2]
+    unique = list(dict.fromkeys(word.lower() for word in words))
+    rng = np.random.default_rng(0)
+    unique = unique[: int(len(unique) * 0.9)] + [word.capitalize() for word in unique[:50]]  # OOV and case
+    base = rng.standard_normal((len(unique), 16)).astype(np.float32)
+    return Vectors(unique, torch.from_numpy(base)), datapath
+
+
+def test_analogy_and_pair_scores_equal_gensims(benchmark_vectors):
+    keyed_vectors = pytest.importorskip("gensim.models").KeyedVectors
+    vectors, datapath = benchmark_vectors
+    keyed = keyed_vectors(vectors.dim)
+    keyed.add_vectors(vectors.words, vectors.matrix.numpy())
+    for restrict in (300_000, 2000):
+        ours = evaluate_analogies(vectors, datapath("questions-words.txt"), restrict_vocab=restrict)
+        score, sections = keyed.evaluate_word_analogies(datapath("questions-words.txt"), restrict_vocab=restrict)
+        assert abs(ours.accuracy - score) < 0.002
+        for mine, theirs in zip(ours.sections, sections):
+            assert (mine.name, mine.correct, mine.incorrect) == (theirs["section"], len(theirs["correct"]), len(theirs["incorrect"]))
+        for name in ("wordsim353.tsv", "simlex999.txt"):
+            mine = evaluate_pairs(vectors, datapath(name), restrict_vocab=restrict)
+            pearson, spearman, oov = keyed.evaluate_word_pairs(datapath(name), restrict_vocab=restrict)
+            assert abs(mine.spearman - spearman[0]) < 0.002 and abs(mine.pearson - pearson[0]) < 0.002
+            assert abs(mine.oov_ratio * 100 - oov) < 1e-9
