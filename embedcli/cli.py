@@ -96,24 +96,39 @@ def train(
     )
 
 
+PositiveOption = Annotated[Optional[list[str]], typer.Option("--positive", help="Add this word to the query (repeatable).")]
+NegativeOption = Annotated[Optional[list[str]], typer.Option("--negative", help="Subtract this word from the query (repeatable).")]
+
+
 @app.command()
 def lookup(
-    words: Annotated[list[str], typer.Argument(help="Words to look up.", show_default=False)],
+    words: Annotated[Optional[list[str]], typer.Argument(help="Words to look up.", show_default=False)] = None,
     model: ModelOption = Path("embeddings"),
     neighbors: Annotated[int, typer.Option("--neighbors", "-k", help="Show the K nearest words instead of the vector.")] = 0,
+    positive: PositiveOption = None,
+    negative: NegativeOption = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
     """Print the vector of each word, or with --neighbors K its K nearest words by cosine.
 
+    With --positive/--negative, print the nearest words to one combined query, as gensim's
+    most_similar(positive=..., negative=...).
+
     Example: embedcli lookup king --neighbors 5
     """
     vectors = Vectors.load(model)
-    results = {}
-    for word in words:
-        if neighbors > 0:
-            results[word] = vectors.most_similar(word, topn=neighbors)
-        else:
-            results[word] = vectors.vector(word).tolist()
+    words = words or []
+    if positive or negative:
+        query = " ".join([*words, *(positive or [])]) + "".join(f" -{word}" for word in negative or [])
+        results = {query: vectors.most_similar([*words, *(positive or [])], negative or [], topn=neighbors or 10)}
+        neighbors = neighbors or 10
+    elif not words:
+        raise UsageError("give one or more words to look up (or --positive/--negative)")
+    else:
+        results = {
+            word: vectors.most_similar(word, topn=neighbors) if neighbors > 0 else vectors.vector(word).tolist()
+            for word in words
+        }
     if as_json:
         if neighbors > 0:
             payload = {word: [{"word": w, "score": s} for w, s in found] for word, found in results.items()}
@@ -154,13 +169,19 @@ def analogy(
     model: ModelOption = Path("embeddings"),
     topn: Annotated[int, typer.Option("--topn", "-k", help="How many answers.")] = 5,
     method: Annotated[str, typer.Option("--method", help="add (3CosAdd) or mul (3CosMul).")] = "add",
+    positive: PositiveOption = None,
+    negative: NegativeOption = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
     """Answer "A is to B as C is to ?" with the nearest words, the question words excluded.
 
+    --positive/--negative add more words to either side of the query.
+
     Example: embedcli analogy man king woman
     """
-    found = Vectors.load(model).analogy(first, second, third, topn=topn, method=method)
+    found = Vectors.load(model).analogy(
+        first, second, third, topn=topn, method=method, positive=positive or [], negative=negative or []
+    )
     if as_json:
         typer.echo(json.dumps([{"word": word, "score": score} for word, score in found], ensure_ascii=False))
         return

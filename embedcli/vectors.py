@@ -118,23 +118,45 @@ class Vectors:
         query = query / query.norm().clamp(min=1e-12)
         return self._nearest(self.unit @ query, exclude=rows, topn=topn)
 
+    def most_similar_cosmul(
+        self, positive: Sequence[str] = (), negative: Sequence[str] = (), *, topn: int = 10
+    ) -> list[tuple[str, float]]:
+        """Nearest words by 3CosMul (Levy and Goldberg 2014; gensim's most_similar_cosmul).
+
+        Cosines are shifted to [0, 1]; a word scores the product over ``positive`` divided by the
+        product over ``negative`` plus 1e-6 (gensim's epsilon).
+        """
+        positive_rows = [self.index(word) for word in positive]
+        negative_rows = [self.index(word) for word in negative]
+        if not positive_rows:
+            raise UnknownWordError("give at least one positive word")
+        shifted = (self.unit @ self.unit[positive_rows + negative_rows].T + 1) / 2
+        scores = shifted[:, : len(positive_rows)].prod(1) / (shifted[:, len(positive_rows) :].prod(1) + 1e-6)
+        return self._nearest(scores, exclude=positive_rows + negative_rows, topn=topn)
+
     def analogy(
-        self, first: str, second: str, third: str, *, topn: int = 1, method: str = "add"
+        self,
+        first: str,
+        second: str,
+        third: str,
+        *,
+        topn: int = 1,
+        method: str = "add",
+        positive: Sequence[str] = (),
+        negative: Sequence[str] = (),
     ) -> list[tuple[str, float]]:
         """'first is to second as third is to ?', the question words excluded.
 
-        ``method`` "add" is 3CosAdd (gensim's most_similar); "mul" is 3CosMul (Levy and
-        Goldberg 2014, gensim's most_similar_cosmul): cosines shifted to [0, 1], then
-        cos(d, second) * cos(d, third) / (cos(d, first) + 1e-6), with gensim's epsilon.
+        ``method`` "add" is 3CosAdd (gensim's most_similar), "mul" 3CosMul (most_similar_cosmul);
+        ``positive`` and ``negative`` add words to either side of the query.
         """
+        positive = [second, third, *positive]
+        negative = [first, *negative]
         if method == "add":
-            return self.most_similar([second, third], [first], topn=topn)
-        if method != "mul":
-            raise UsageError(f"unknown analogy method '{method}'; use add or mul")
-        rows = [self.index(word) for word in (first, second, third)]
-        shifted = (self.unit @ self.unit[rows].T + 1) / 2  # (vocabulary, 3)
-        scores = shifted[:, 1] * shifted[:, 2] / (shifted[:, 0] + 1e-6)
-        return self._nearest(scores, exclude=rows, topn=topn)
+            return self.most_similar(positive, negative, topn=topn)
+        if method == "mul":
+            return self.most_similar_cosmul(positive, negative, topn=topn)
+        raise UsageError(f"unknown analogy method '{method}'; use add or mul")
 
     def _nearest(self, scores: torch.Tensor, *, exclude: Sequence[int], topn: int) -> list[tuple[str, float]]:
         scores = scores.clone()

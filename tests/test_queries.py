@@ -52,3 +52,25 @@ def test_scores_equal_gensims(demo_model):
     ]:
         assert [word for word, _ in ours] == [word for word, _ in theirs]
         assert np.allclose([score for _, score in ours], [score for _, score in theirs], atol=1e-5)
+
+
+def test_positive_and_negative_lists_equal_gensims(demo_model):
+    keyed_vectors = pytest.importorskip("gensim.models").KeyedVectors
+    vectors = embedcli.load(demo_model)
+    keyed = keyed_vectors(vectors.dim)
+    keyed.add_vectors(vectors.words, vectors.matrix.numpy())
+    result = run_cli("lookup", "--model", demo_model, "--positive", "king", "--positive", "woman", "--negative", "man",
+                     "--neighbors", "4", "--json")
+    assert result.code == 0, result.stderr
+    (found,) = json.loads(result.stdout).values()
+    theirs = keyed.most_similar(["king", "woman"], ["man"], topn=4)
+    assert [entry["word"] for entry in found] == [word for word, _ in theirs]
+    ours = vectors.analogy("man", "king", "woman", topn=4, method="mul", positive=["prince"], negative=["boy"])
+    theirs = keyed.most_similar_cosmul(["king", "woman", "prince"], ["man", "boy"], topn=4)
+    assert [word for word, _ in ours] == [word for word, _ in theirs]
+    assert np.allclose([s for _, s in ours], [s for _, s in theirs], atol=1e-5)
+
+
+def test_lookup_needs_a_word(demo_model):
+    result = run_cli("lookup", "--model", demo_model)
+    assert result.code == 2 and "give one or more words" in result.stderr
