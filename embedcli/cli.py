@@ -76,6 +76,8 @@ def train(
     noise_block: Annotated[Optional[int], _setting("noise_block")] = None,
     noise_words: Annotated[Optional[int], _setting("noise_words")] = None,
     max_row_step: Annotated[Optional[float], _setting("max_row_step")] = None,
+    eval_analogies: Annotated[Optional[str], _setting("eval_analogies")] = None,
+    eval_pairs: Annotated[Optional[str], _setting("eval_pairs")] = None,
     max_sentence: Annotated[Optional[int], _setting("max_sentence")] = None,
 ) -> None:
     """Train word vectors on a corpus and write a model directory.

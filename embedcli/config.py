@@ -47,6 +47,8 @@ class TrainConfig:
     max_row_step: float = _setting(
         1.6, "most learning rate x pair updates one row takes in a step (guards small vocabularies)"
     )
+    eval_analogies: str = _setting("", "analogy file to evaluate on after every epoch (questions-words.txt format)")
+    eval_pairs: str = _setting("", "word-pair file to evaluate on after every epoch (word word score)")
     max_sentence: int = _setting(10000, "split longer sentences (lines) into pieces of this many words")
 
     def __post_init__(self) -> None:

@@ -30,7 +30,9 @@ from .corpus import Corpus
 from .errors import ConfigError, EmbedcliError
 from .model import SkipGram
 from .sampling import chunk_of, hot_rows, keep_probabilities, make_span, noise_table, sentence_ids
+from .evaluate import evaluate_analogies, evaluate_pairs
 from .store import check_output_dir, save_model
+from .vectors import Vectors
 from .vocab import Encoded, cache_folder, prepare
 
 log = logging.getLogger("embedcli")
@@ -87,6 +89,9 @@ def train(
     """Train word vectors on the corpus and write a model directory to ``out_dir``."""
     out_dir = Path(out_dir)
     device = resolve_device(cfg.device)
+    for flag, path in (("--eval-analogies", cfg.eval_analogies), ("--eval-pairs", cfg.eval_pairs)):
+        if path and not Path(path).is_file():
+            raise ConfigError(f"{flag} {path}: no such file")
     check_output_dir(out_dir, force=force)
     corpus = Corpus(corpus_paths)
     started = time.perf_counter()
@@ -98,7 +103,7 @@ def train(
 
     generator = torch.Generator().manual_seed(cfg.seed)
     model = SkipGram(len(encoded.vocabulary), cfg.dim, generator=generator).to(device)
-    loss = _run_epochs(model, encoded, cfg, device, progress=progress)
+    loss, evaluations = _run_epochs(model, encoded, cfg, device, progress=progress)
     seconds = time.perf_counter() - started
     tokens = encoded.corpus_tokens
     words_per_second = tokens * cfg.epochs / seconds if seconds > 0 else 0.0
@@ -120,6 +125,7 @@ def train(
             "seconds": round(seconds, 3),
             "words_per_second": round(words_per_second),
             "final_loss": loss,
+            "evaluation": evaluations,
             "finished": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         },
     }
@@ -152,6 +158,9 @@ class _Progress:
         self.loss: float | None = None
         self.stop = False
         self.error: BaseException | None = None
+        self.epoch_end: threading.Barrier | None = None  # set when every epoch ends with an evaluation
+        self.evaluations: list[dict] = []
+        self.messages: list[str] = []  # lines for the progress output, written by the main thread
 
     def words(self) -> int:
         return sum(self.done)
@@ -162,7 +171,7 @@ class _Progress:
 
 def _run_epochs(
     model: SkipGram, encoded: Encoded, cfg: TrainConfig, device: torch.device, *, progress: bool
-) -> float | None:
+) -> tuple[float | None, list[dict]]:
     workers = worker_count(cfg, device)
     tokens = len(encoded.stream)
     state = _Progress(workers, tokens * cfg.epochs)
@@ -172,6 +181,8 @@ def _run_epochs(
     bounds = np.linspace(0, tokens, workers + 1).astype(np.int64)
     if device.type == "cpu":
         torch.set_num_threads(1)
+    if cfg.eval_analogies or cfg.eval_pairs:
+        state.epoch_end = threading.Barrier(workers, action=lambda: _evaluate_epoch(model, encoded, cfg, state))
     threads = [
         threading.Thread(
             target=_guarded,
@@ -194,12 +205,18 @@ def _run_epochs(
         while any(thread.is_alive() for thread in threads):
             for thread in threads:
                 thread.join(timeout=0.25)
+            while state.messages:
+                message = state.messages.pop(0)
+                if progress:
+                    bar.write(message, file=sys.stderr)
             done = state.words()
             bar.update(done - bar.n)
             lr = learning_rate(cfg, done, state.total)
             bar.set_postfix(loss=f"{state.loss:.3f}" if state.loss is not None else "-", lr=f"{lr:.3g}", refresh=False)
     except BaseException:
         state.stop = True
+        if state.epoch_end is not None:
+            state.epoch_end.abort()
         for thread in threads:
             thread.join()
         raise
@@ -207,16 +224,40 @@ def _run_epochs(
         bar.close()
     if state.error is not None:
         raise state.error
-    return state.loss
+    for message in state.messages if progress else []:
+        print(message, file=sys.stderr)
+    return state.loss, state.evaluations
+
+
+def _evaluate_epoch(model: SkipGram, encoded: Encoded, cfg: TrainConfig, state: _Progress) -> None:
+    """Score the vectors as they are at the end of an epoch (all workers wait meanwhile)."""
+    vectors = Vectors(encoded.vocabulary.words, model.input.weight.detach().cpu().clone())
+    epoch = len(state.evaluations) + 1
+    entry: dict = {"epoch": epoch}
+    parts = [f"epoch {epoch}/{cfg.epochs}"]
+    if cfg.eval_analogies:
+        result = evaluate_analogies(vectors, cfg.eval_analogies)
+        entry["analogies"] = {"file": result.file, "accuracy": result.accuracy, "skipped_oov": result.skipped_oov}
+        parts.append(f"analogy accuracy {result.accuracy:.4f}")
+    if cfg.eval_pairs:
+        pairs = evaluate_pairs(vectors, cfg.eval_pairs)
+        entry["pairs"] = {"file": pairs.file, "spearman": pairs.spearman, "pearson": pairs.pearson}
+        parts.append(f"pairs Spearman {pairs.spearman:.4f}")
+    state.evaluations.append(entry)
+    state.messages.append(", ".join(parts))
 
 
 def _guarded(*args) -> None:
     state: _Progress = args[-1]
     try:
         _work(*args)
+    except threading.BrokenBarrierError:  # another worker failed or training was interrupted
+        state.stop = True
     except BaseException as error:  # handed to the main thread, which re-raises it
         state.error = error
         state.stop = True
+        if state.epoch_end is not None:
+            state.epoch_end.abort()
 
 
 def _work(
@@ -278,3 +319,5 @@ def _work(
                 state.done[index] += raw * (number + 1) // chunks - raw * number // chunks
             if not chunks:
                 state.done[index] += raw
+        if state.epoch_end is not None:
+            state.epoch_end.wait()

@@ -41,6 +41,8 @@ def _setup(case: str, tmp: Path, corpus: Path, model: Path) -> list[str]:
         return ["train", str(corpus), "--device", "tpu", *out]
     if case == "cuda without CUDA":
         return ["train", str(corpus), "--device", "cuda", *out]
+    if case == "missing evaluation file":
+        return ["train", str(corpus), "--eval-pairs", str(tmp / "nope.txt"), *out]
     if case == "missing tokenizer file":
         return ["train", str(corpus), "--tokenizer", str(tmp / "nope.json"), *out]
     if case == "malformed config":
@@ -111,6 +113,7 @@ CASES = {
     "not a number": (2, "Invalid value for '--dim'"),
     "unknown device": (2, "unknown device 'tpu'"),
     "cuda without CUDA": (2, "CUDA is not available"),
+    "missing evaluation file": (2, "--eval-pairs"),
     "missing tokenizer file": (2, "--tokenizer"),
     "malformed config": (2, "not valid TOML"),
     "unknown config key": (2, "unknown setting 'dimensions'"),

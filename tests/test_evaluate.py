@@ -69,3 +69,12 @@ def test_analogy_and_pair_scores_equal_gensims(benchmark_vectors):
             pearson, spearman, oov = keyed.evaluate_word_pairs(datapath(name), restrict_vocab=restrict)
             assert abs(mine.spearman - spearman[0]) < 0.002 and abs(mine.pearson - pearson[0]) < 0.002
             assert abs(mine.oov_ratio * 100 - oov) < 1e-9
+
+
+def test_train_evaluates_after_every_epoch(tmp_path, small_corpus):
+    result = run_cli("train", small_corpus, "--out", tmp_path / "model", "--epochs", "2", "--eval-analogies", DEMO_ANALOGIES)
+    assert result.code == 0, result.stderr
+    assert [line.split(",")[0] for line in result.stderr.splitlines() if line.startswith("epoch ")] == ["epoch 1/2", "epoch 2/2"]
+    evaluation = json.loads((tmp_path / "model" / "config.json").read_text())["training"]["evaluation"]
+    assert [entry["epoch"] for entry in evaluation] == [1, 2]
+    assert 0 <= evaluation[-1]["analogies"]["accuracy"] <= 1
