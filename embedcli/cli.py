@@ -241,6 +241,23 @@ def evaluate(
 
 
 @app.command()
+def plot(
+    words: Annotated[list[str], typer.Argument(help="Words to place on the map.", show_default=False)],
+    model: ModelOption = Path("embeddings"),
+    out: Annotated[Path, typer.Option("--out", "-o", help="PNG file to write.")] = Path("plot.png"),
+    neighbors: Annotated[int, typer.Option("--neighbors", "-k", help="Also place each word's K nearest words.")] = 0,
+) -> None:
+    """Draw a 2-D PCA map of words with their labels into a PNG (needs matplotlib: the plot extra).
+
+    Example: embedcli plot king queen man woman paris france --out plot.png
+    """
+    from .plot import plot_words  # matplotlib loads for this command only
+
+    drawn = plot_words(Vectors.load(model), words, out, neighbors=neighbors)
+    typer.echo(f"wrote {out} ({len(drawn)} words)", err=True)
+
+
+@app.command()
 def export(
     format: Annotated[str, typer.Option("--format", "-f", help=f"Output format: {', '.join(FORMATS)}.")] = "npy",
     model: ModelOption = Path("embeddings"),

@@ -8,6 +8,7 @@ ops release the GIL, so the workers run truly in parallel.
 
 from __future__ import annotations
 
+import importlib.util
 import logging
 import math
 import os
@@ -103,7 +104,7 @@ def train(
 
     generator = torch.Generator().manual_seed(cfg.seed)
     model = SkipGram(len(encoded.vocabulary), cfg.dim, generator=generator).to(device)
-    loss, evaluations = _run_epochs(model, encoded, cfg, device, progress=progress)
+    loss, evaluations, history = _run_epochs(model, encoded, cfg, device, progress=progress)
     seconds = time.perf_counter() - started
     tokens = encoded.corpus_tokens
     words_per_second = tokens * cfg.epochs / seconds if seconds > 0 else 0.0
@@ -137,6 +138,10 @@ def train(
         tokenizer_json=encoded.tokenizer.to_str(),
         metadata=metadata,
     )
+    if len(history) >= 2 and importlib.util.find_spec("matplotlib") is not None:
+        from .plot import plot_loss  # only where matplotlib is installed
+
+        plot_loss(history, out_dir / "loss.png")
     return TrainResult(
         model_dir=out_dir,
         vocab_size=len(encoded.vocabulary),
@@ -161,6 +166,7 @@ class _Progress:
         self.epoch_end: threading.Barrier | None = None  # set when every epoch ends with an evaluation
         self.evaluations: list[dict] = []
         self.messages: list[str] = []  # lines for the progress output, written by the main thread
+        self.history: list[tuple[int, float]] = []  # (words done, smoothed loss), for loss.png
 
     def words(self) -> int:
         return sum(self.done)
@@ -171,7 +177,7 @@ class _Progress:
 
 def _run_epochs(
     model: SkipGram, encoded: Encoded, cfg: TrainConfig, device: torch.device, *, progress: bool
-) -> tuple[float | None, list[dict]]:
+) -> tuple[float | None, list[dict], list[tuple[int, float]]]:
     workers = worker_count(cfg, device)
     tokens = len(encoded.stream)
     state = _Progress(workers, tokens * cfg.epochs)
@@ -210,6 +216,8 @@ def _run_epochs(
                 if progress:
                     bar.write(message, file=sys.stderr)
             done = state.words()
+            if state.loss is not None and (not state.history or done - state.history[-1][0] >= state.total / 500):
+                state.history.append((done, state.loss))
             bar.update(done - bar.n)
             lr = learning_rate(cfg, done, state.total)
             bar.set_postfix(loss=f"{state.loss:.3f}" if state.loss is not None else "-", lr=f"{lr:.3g}", refresh=False)
@@ -226,7 +234,9 @@ def _run_epochs(
         raise state.error
     for message in state.messages if progress else []:
         print(message, file=sys.stderr)
-    return state.loss, state.evaluations
+    if state.loss is not None:
+        state.history.append((state.words(), state.loss))
+    return state.loss, state.evaluations, state.history
 
 
 def _evaluate_epoch(model: SkipGram, encoded: Encoded, cfg: TrainConfig, state: _Progress) -> None:

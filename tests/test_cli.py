@@ -89,7 +89,7 @@ def test_version_and_python_m():
 
 
 def test_every_command_has_help_with_an_example():
-    for command in ("train", "lookup", "similarity", "analogy", "evaluate", "export", "import"):
+    for command in ("train", "lookup", "similarity", "analogy", "evaluate", "plot", "export", "import"):
         result = run_cli(command, "--help")
         assert result.code == 0 and "Example: embedcli " + command in result.stdout
 
@@ -114,7 +114,7 @@ def test_readme_documents_every_command_and_setting():
     from .conftest import ROOT
 
     readme = (ROOT / "README.md").read_text(encoding="utf-8")
-    for command in ("train", "lookup", "similarity", "analogy", "evaluate", "export", "import"):
+    for command in ("train", "lookup", "similarity", "analogy", "evaluate", "plot", "export", "import"):
         assert f"### `embedcli {command}" in readme
     from embedcli.export import FORMATS
 

@@ -1,0 +1,53 @@
+"""plot and loss.png: PNG files a person can read (size, ink), and a clear line without matplotlib."""
+
+from __future__ import annotations
+
+import sys
+
+import pytest
+
+import embedcli
+from embedcli.errors import UsageError
+
+from .conftest import run_cli
+
+image = pytest.importorskip("matplotlib.image", reason="matplotlib is in the test and plot extras")
+
+TWENTY = ["king", "queen", "man", "woman", "prince", "princess", "boy", "girl", "france", "paris",
+          "spain", "madrid", "italy", "rome", "cat", "cats", "dog", "dogs", "walk", "walked"]
+
+
+def _ink(path) -> tuple[tuple[int, int], float]:
+    pixels = image.imread(path)
+    dark = (pixels[:, :, :3].mean(axis=2) < 0.9).mean()
+    return pixels.shape[:2], float(dark)
+
+
+def test_plot_writes_a_labelled_png(demo_model, tmp_path):
+    out = tmp_path / "map.png"
+    result = run_cli("plot", *TWENTY, "--model", demo_model, "--out", out)
+    assert result.code == 0, result.stderr
+    (height, width), dark = _ink(out)
+    assert height >= 500 and width >= 700
+    assert 0.01 < dark < 0.5  # points, labels and axes, on a mostly white page
+
+
+def test_plot_with_neighbours_and_bad_words(demo_model, tmp_path):
+    assert run_cli("plot", "king", "--neighbors", "4", "--model", demo_model, "--out", tmp_path / "k.png").code == 0
+    result = run_cli("plot", "king", "kingg", "--model", demo_model, "--out", tmp_path / "x.png")
+    assert result.code == 2 and "close matches" in result.stderr and not (tmp_path / "x.png").exists()
+    result = run_cli("plot", "king", "--model", demo_model, "--out", tmp_path / "x.png")
+    assert result.code == 2 and "at least two words" in result.stderr
+
+
+def test_train_writes_loss_png(demo_model):
+    (height, width), dark = _ink(demo_model / "loss.png")
+    assert height >= 300 and width >= 500 and dark > 0.005
+
+
+def test_without_matplotlib_a_clear_line_says_how_to_install_it(demo_model, tmp_path, monkeypatch):
+    from embedcli.plot import plot_words
+
+    monkeypatch.setitem(sys.modules, "matplotlib", None)
+    with pytest.raises(UsageError, match=r"pip install 'embedcli\[plot\]'"):
+        plot_words(embedcli.load(demo_model), ["king", "queen"], tmp_path / "p.png")
