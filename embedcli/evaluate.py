@@ -12,7 +12,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-import torch
 
 from .errors import UsageError
 from .vectors import Vectors
@@ -99,16 +98,18 @@ def evaluate_analogies(vectors: Vectors, path: str | Path, *, restrict_vocab: in
             continue
         a, b, c, expected = words
         questions.append((sections[-1], known[a], known[b], known[c], a, b, c, expected))
-    unit = vectors.unit[: min(restrict_vocab, len(vectors))]
+    limit = min(restrict_vocab, len(vectors))
     for start in range(0, len(questions), QUESTIONS_PER_BATCH):
         batch = questions[start : start + QUESTIONS_PER_BATCH]
-        rows = torch.tensor([question[1:4] for question in batch])
-        query = (unit[rows[:, 1]] + unit[rows[:, 2]] - unit[rows[:, 0]]) / 3
-        query = query / query.norm(dim=1, keepdim=True).clamp(min=1e-12)
-        scores = query @ unit.T
-        scores.scatter_(1, rows, -float("inf"))
-        top = torch.topk(scores, min(5, scores.shape[1]), dim=1).indices.tolist()
-        for (section, _, _, _, a, b, c, expected), candidates in zip(batch, top):
+        rows = np.array([question[1:4] for question in batch])
+        query = vectors.unit_rows(rows[:, 1]) + vectors.unit_rows(rows[:, 2]) - vectors.unit_rows(rows[:, 0])
+        query /= np.maximum(np.linalg.norm(query, axis=1, keepdims=True), 1e-12)
+        scores = vectors.cosines(query, limit=limit)  # (questions, limit)
+        np.put_along_axis(scores, rows, -np.inf, axis=1)
+        count = min(5, scores.shape[1])
+        top = np.argpartition(-scores, count - 1, axis=1)[:, :count]
+        top = np.take_along_axis(top, np.argsort(-np.take_along_axis(scores, top, axis=1), axis=1, kind="stable"), axis=1)
+        for (section, _, _, _, a, b, c, expected), candidates in zip(batch, top.tolist()):
             predicted = None
             for row in candidates:  # as gensim: the first of the top 5 that is not a question word
                 predicted = vectors.words[row].upper()
@@ -147,7 +148,7 @@ def evaluate_pairs(vectors: Vectors, path: str | Path, *, restrict_vocab: int = 
             oov += 1
             continue
         gold.append(human)
-        model.append(float(vectors.unit[known[first]] @ vectors.unit[known[second]]))
+        model.append(float(vectors.unit_rows(known[first]) @ vectors.unit_rows(known[second])))
     if len(gold) < 2:
         raise UsageError(f"{path}: fewer than two pairs have both words in the vocabulary; nothing to correlate")
     gold_array, model_array = np.asarray(gold), np.asarray(model)

@@ -55,7 +55,7 @@ class _Rows:
         return len(self.keep)
 
     def __getitem__(self, part: slice) -> np.ndarray:
-        matrix = self.vectors.matrix[self.keep[part]].numpy().astype(np.float32, copy=False)
+        matrix = self.vectors.array[self.keep[part]].astype(np.float32, copy=False)
         if self.normalize:
             matrix = matrix / np.maximum(np.linalg.norm(matrix, axis=1, keepdims=True), 1e-12)
         return matrix.astype(self.dtype, copy=False)

@@ -6,7 +6,7 @@ import io
 from collections.abc import Sequence
 from pathlib import Path
 
-import torch
+import numpy as np
 
 from .errors import UsageError
 from .store import atomic_write_bytes
@@ -37,10 +37,10 @@ def plot_words(vectors: Vectors, words: Sequence[str], out: str | Path, *, neigh
                 rows.append(vectors.index(neighbor))
     if len(rows) < 2:
         raise UsageError("give at least two words to plot (or --neighbors)")
-    matrix = vectors.unit[rows]
+    matrix = vectors.unit_rows(rows)
     centered = matrix - matrix.mean(0)
-    _, _, basis = torch.linalg.svd(centered, full_matrices=False)
-    points = (centered @ basis[:2].T).numpy()
+    _, _, basis = np.linalg.svd(centered, full_matrices=False)
+    points = centered @ basis[:2].T
     explained = _explained(centered, basis)
 
     pyplot = _pyplot()
@@ -75,7 +75,7 @@ def plot_loss(history: Sequence[tuple[int, float]], out: str | Path) -> None:
     _save(figure, out)
 
 
-def _explained(centered: torch.Tensor, basis: torch.Tensor) -> list[float]:
+def _explained(centered: np.ndarray, basis: np.ndarray) -> list[float]:
     total = float((centered**2).sum()) or 1.0
     return [float(((centered @ basis[index]) ** 2).sum()) / total for index in range(2)]
 

@@ -17,8 +17,10 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, BinaryIO
 
+import threading
+from dataclasses import dataclass, field
+
 import numpy as np
-import torch
 
 from .errors import ModelError, UsageError
 
@@ -64,7 +66,7 @@ def check_output_dir(out_dir: Path, *, force: bool = False) -> None:
 def save_model(
     out_dir: Path,
     *,
-    vectors: torch.Tensor | np.ndarray,
+    vectors: Any,
     words_counts: np.ndarray,
     token_ids: np.ndarray,
     tokenizer_json: str,
@@ -72,14 +74,20 @@ def save_model(
 ) -> Path:
     """Write a model directory; ``metadata`` is stored in config.json beside format and checksums.
 
-    ``vectors`` may be a memory-mapped array: it is streamed to disk in slices, never copied whole.
+    ``vectors`` (numpy array, memory map or torch tensor) is streamed to disk in slices, never
+    copied whole. The row norms are stored beside it, so that queries need no normalised copy.
     """
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    if isinstance(vectors, torch.Tensor):
+    if hasattr(vectors, "detach"):  # a torch tensor
         vectors = vectors.detach().cpu().numpy()
+    norms = np.concatenate(
+        [np.linalg.norm(vectors[start : start + ROWS_PER_WRITE], axis=1) for start in range(0, len(vectors), ROWS_PER_WRITE)]
+        or [np.zeros(0)]
+    ).astype(np.float32)
     tensors = {
         "vectors": vectors,
+        "norms": norms,
         "counts": np.ascontiguousarray(words_counts, dtype=np.int64),
         "token_ids": np.ascontiguousarray(token_ids, dtype=np.int64),
     }
@@ -188,29 +196,72 @@ def read_config(model_dir: Path) -> dict[str, Any]:
     return config
 
 
-def load_model(model_dir: Path) -> tuple[dict[str, Any], dict[str, np.ndarray], str]:
-    """Config, tensors (memory-mapped) and tokenizer JSON of a model directory, each file checked by sha256."""
+@dataclass
+class OpenModel:
+    """A model directory being loaded: tensors mapped, files still being checked in the background."""
+
+    config: dict[str, Any]
+    tensors: dict[str, np.ndarray]
+    tokenizer_json: str
+    _checks: list[threading.Thread] = field(default_factory=list)
+    _failures: list[ModelError] = field(default_factory=list)
+
+    def verified(self) -> OpenModel:
+        """Wait for the checksums; raise the first mismatch."""
+        for check in self._checks:
+            check.join()
+        if self._failures:
+            raise self._failures[0]
+        return self
+
+
+def open_model(model_dir: Path) -> OpenModel:
+    """Start checking every file's sha256 in background threads, and map the tensors meanwhile.
+
+    Call ``verified()`` before trusting the result: hashing a large weights file takes about as
+    long as everything else a query does, so the two overlap.
+    """
     model_dir = Path(model_dir)
     config = read_config(model_dir)
     for name in (WEIGHTS, TOKENIZER):
-        _verify(model_dir, name, config["files"].get(name))
-    tensors, _ = map_tensors(model_dir / WEIGHTS)
-    vectors, counts, token_ids = (tensors.get(key) for key in ("vectors", "counts", "token_ids"))
-    if vectors is None or counts is None or token_ids is None or vectors.ndim != 2:
-        raise ModelError(f"{model_dir / WEIGHTS} is damaged: it lacks the vectors, counts or token ids")
-    if not len(vectors) == len(counts) == len(token_ids):
-        raise ModelError(f"{model_dir / WEIGHTS} is damaged: its tensors disagree in length")
-    return config, tensors, (model_dir / TOKENIZER).read_text(encoding="utf-8")
+        if not (model_dir / name).is_file():
+            raise ModelError(f"{model_dir} is incomplete: {name} is missing")
+    failures: list[ModelError] = []
+    checks = [
+        threading.Thread(target=_verify, args=(model_dir, name, config["files"].get(name), failures), daemon=True)
+        for name in (WEIGHTS, TOKENIZER)
+    ]
+    for check in checks:
+        check.start()
+    model = OpenModel(config, {}, "", checks, failures)
+    try:
+        tensors, _ = map_tensors(model_dir / WEIGHTS)
+        vectors, counts, token_ids = (tensors.get(key) for key in ("vectors", "counts", "token_ids"))
+        if vectors is None or counts is None or token_ids is None or vectors.ndim != 2:
+            raise ModelError(f"{model_dir / WEIGHTS} is damaged: it lacks the vectors, counts or token ids")
+        if not len(vectors) == len(counts) == len(token_ids):
+            raise ModelError(f"{model_dir / WEIGHTS} is damaged: its tensors disagree in length")
+        model.tensors = tensors
+        model.tokenizer_json = (model_dir / TOKENIZER).read_bytes().decode("utf-8", errors="replace")
+    except ModelError:
+        model.verified()  # a checksum mismatch explains the damage better
+        raise
+    return model
 
 
-def _verify(model_dir: Path, name: str, expected: str | None) -> None:
+def load_model(model_dir: Path) -> tuple[dict[str, Any], dict[str, np.ndarray], str]:
+    """Config, tensors (memory-mapped) and tokenizer JSON of a model directory, each file checked by sha256."""
+    model = open_model(model_dir).verified()
+    return model.config, model.tensors, model.tokenizer_json
+
+
+def _verify(model_dir: Path, name: str, expected: str | None, failures: list[ModelError]) -> None:
     path = model_dir / name
     digest = hashlib.sha256()
-    try:
-        with open(path, "rb") as stream:
-            while block := stream.read(1 << 22):
-                digest.update(block)
-    except FileNotFoundError:
-        raise ModelError(f"{model_dir} is incomplete: {name} is missing") from None
+    with open(path, "rb") as stream:
+        while block := stream.read(1 << 22):
+            digest.update(block)
     if digest.hexdigest() != expected:
-        raise ModelError(f"{path} is truncated or corrupted (its sha256 does not match {CONFIG}); train again")
+        failures.append(
+            ModelError(f"{path} is truncated or corrupted (its sha256 does not match {CONFIG}); train again")
+        )

@@ -1,4 +1,9 @@
-"""Vectors: querying trained word vectors. Knows nothing of training or corpora."""
+"""Vectors: querying trained word vectors. Knows nothing of training or corpora.
+
+Queries run in numpy on the memory-mapped matrix and its stored row norms, so that loading a model
+and asking it a question imports no PyTorch and copies no matrix; ``matrix``, ``to_embedding`` and
+``to_embedding_bag`` bring PyTorch in when asked for.
+"""
 
 from __future__ import annotations
 
@@ -6,13 +11,16 @@ import difflib
 import warnings
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import torch
 from tokenizers import Tokenizer
 
 from .errors import UnknownWordError, UsageError
-from .store import load_model
+from .store import open_model
+
+if TYPE_CHECKING:
+    import torch
 
 
 class Vectors:
@@ -21,49 +29,66 @@ class Vectors:
     def __init__(
         self,
         words: Sequence[str],
-        matrix: torch.Tensor,
+        matrix: Any,
         *,
         counts: np.ndarray | None = None,
+        norms: np.ndarray | None = None,
         normalize_word: Callable[[str], str] | None = None,
     ) -> None:
+        """``matrix``: a (words x dim) float32 numpy array, memory map or torch tensor."""
+        if hasattr(matrix, "detach"):  # a torch tensor
+            matrix = matrix.detach().cpu().numpy()
         self.words = list(words)
-        self.matrix = matrix
+        self.array = np.asarray(matrix, dtype=np.float32)
         self.counts = counts
+        self._norms = None if norms is None else np.asarray(norms, dtype=np.float32)
         self._normalize_word = normalize_word
         self._index = {word: row for row, word in enumerate(self.words)}
-        self._unit: torch.Tensor | None = None
 
     @classmethod
     def load(cls, model_dir: str | Path) -> Vectors:
-        """The vectors of a model directory written by ``embedcli train``."""
-        _, tensors, tokenizer_json = load_model(Path(model_dir))
-        tokenizer = Tokenizer.from_str(tokenizer_json)
-        words = [tokenizer.id_to_token(int(token_id)) for token_id in tensors["token_ids"]]
+        """The vectors of a model directory written by ``embedcli train`` or ``embedcli import``."""
+        model = open_model(Path(model_dir))  # checksums are computed meanwhile, in the background
+        tokenizer = Tokenizer.from_str(model.tokenizer_json)
+        vocabulary = {token_id: token for token, token_id in tokenizer.get_vocab(with_added_tokens=True).items()}
+        words = [vocabulary[token_id] for token_id in model.tensors["token_ids"].tolist()]
         normalizer = tokenizer.normalizer
-        with warnings.catch_warnings():  # a read-only memory map: Vectors never writes to it
-            warnings.filterwarnings("ignore", message="The given NumPy array is not writable")
-            matrix = torch.from_numpy(np.asarray(tensors["vectors"], dtype=np.float32))
+        model.verified()
         return cls(
             words,
-            matrix,
-            counts=np.asarray(tensors["counts"]),
+            model.tensors["vectors"],
+            counts=np.asarray(model.tensors["counts"]),
+            norms=model.tensors.get("norms"),
             normalize_word=normalizer.normalize_str if normalizer is not None else None,
         )
 
     def __len__(self) -> int:
         return len(self.words)
 
+    @property
+    def dim(self) -> int:
+        return self.array.shape[1]
+
+    @property
+    def matrix(self) -> torch.Tensor:
+        """The vectors as a torch tensor sharing memory with the (read-only) array."""
+        import torch
+
+        with warnings.catch_warnings():  # a read-only memory map: nothing here writes to it
+            warnings.filterwarnings("ignore", message="The given NumPy array is not writable")
+            return torch.from_numpy(self.array)
+
     def to_embedding(self, freeze: bool = True) -> torch.nn.Embedding:
         """An ``nn.Embedding`` whose row ``index(word)`` is the word's vector (a copy of the matrix)."""
+        import torch
+
         return torch.nn.Embedding.from_pretrained(self.matrix.clone(), freeze=freeze)
 
     def to_embedding_bag(self, mode: str = "mean", freeze: bool = True) -> torch.nn.EmbeddingBag:
         """An ``nn.EmbeddingBag`` over the vectors, e.g. a sentence as the mean of its word vectors."""
-        return torch.nn.EmbeddingBag.from_pretrained(self.matrix.clone(), freeze=freeze, mode=mode)
+        import torch
 
-    @property
-    def dim(self) -> int:
-        return self.matrix.shape[1]
+        return torch.nn.EmbeddingBag.from_pretrained(self.matrix.clone(), freeze=freeze, mode=mode)
 
     def __contains__(self, word: str) -> bool:
         return self._find(word) is not None
@@ -77,8 +102,9 @@ class Vectors:
             raise UnknownWordError(f"'{word}' is not in the vocabulary{hint}")
         return row
 
-    def vector(self, word: str) -> torch.Tensor:
-        return self.matrix[self.index(word)]
+    def vector(self, word: str) -> np.ndarray:
+        """The vector of ``word`` (a numpy array)."""
+        return np.array(self.array[self.index(word)])
 
     __getitem__ = vector
 
@@ -89,16 +115,24 @@ class Vectors:
         return difflib.get_close_matches(key, candidates, n=count, cutoff=0.6)
 
     @property
-    def unit(self) -> torch.Tensor:
-        """The vectors scaled to length 1 (rows of length 0 stay 0)."""
-        if self._unit is None:
-            norms = self.matrix.norm(dim=1, keepdim=True).clamp_(min=1e-12)
-            self._unit = self.matrix / norms
-        return self._unit
+    def norms(self) -> np.ndarray:
+        """The length of every vector (stored in the model file, or computed once)."""
+        if self._norms is None:
+            self._norms = np.linalg.norm(self.array, axis=1).astype(np.float32)
+        return self._norms
+
+    def unit_rows(self, rows: Any) -> np.ndarray:
+        """The given rows scaled to length 1 (rows of length 0 stay 0)."""
+        return self.array[rows] / np.maximum(self.norms[rows], 1e-12)[..., None]
+
+    def cosines(self, queries: np.ndarray, *, limit: int | None = None) -> np.ndarray:
+        """Cosine of unit ``queries`` (k x dim, or dim) with each of the first ``limit`` vectors."""
+        stop = len(self) if limit is None else min(limit, len(self))
+        return (self.array[:stop] @ queries.T).T / np.maximum(self.norms[:stop], 1e-12)
 
     def similarity(self, first: str, second: str) -> float:
         """Cosine similarity of two words."""
-        return float(self.unit[self.index(first)] @ self.unit[self.index(second)])
+        return float(self.unit_rows(self.index(first)) @ self.unit_rows(self.index(second)))
 
     def most_similar(
         self,
@@ -110,13 +144,12 @@ class Vectors:
         """Nearest words by cosine to the mean of ``positive`` minus ``negative`` (gensim's 3CosAdd)."""
         positive = [positive] if isinstance(positive, str) else list(positive)
         rows = [self.index(word) for word in positive] + [self.index(word) for word in negative]
-        signs = [1.0] * len(positive) + [-1.0] * len(negative)
         if not rows:
             raise UnknownWordError("give at least one word to compare with")
-        weights = torch.tensor(signs, dtype=self.unit.dtype)
-        query = (self.unit[rows] * weights[:, None]).mean(0)
-        query = query / query.norm().clamp(min=1e-12)
-        return self._nearest(self.unit @ query, exclude=rows, topn=topn)
+        signs = np.array([1.0] * len(positive) + [-1.0] * len(negative), dtype=np.float32)
+        query = (self.unit_rows(rows) * signs[:, None]).mean(0)
+        query /= max(float(np.linalg.norm(query)), 1e-12)
+        return self._nearest(self.cosines(query), exclude=rows, topn=topn)
 
     def most_similar_cosmul(
         self, positive: Sequence[str] = (), negative: Sequence[str] = (), *, topn: int = 10
@@ -130,8 +163,8 @@ class Vectors:
         negative_rows = [self.index(word) for word in negative]
         if not positive_rows:
             raise UnknownWordError("give at least one positive word")
-        shifted = (self.unit @ self.unit[positive_rows + negative_rows].T + 1) / 2
-        scores = shifted[:, : len(positive_rows)].prod(1) / (shifted[:, len(positive_rows) :].prod(1) + 1e-6)
+        shifted = (self.cosines(self.unit_rows(positive_rows + negative_rows)) + 1) / 2  # (words given, vocabulary)
+        scores = shifted[: len(positive_rows)].prod(0) / (shifted[len(positive_rows) :].prod(0) + 1e-6)
         return self._nearest(scores, exclude=positive_rows + negative_rows, topn=topn)
 
     def analogy(
@@ -158,12 +191,15 @@ class Vectors:
             return self.most_similar_cosmul(positive, negative, topn=topn)
         raise UsageError(f"unknown analogy method '{method}'; use add or mul")
 
-    def _nearest(self, scores: torch.Tensor, *, exclude: Sequence[int], topn: int) -> list[tuple[str, float]]:
-        scores = scores.clone()
-        scores[list(exclude)] = -float("inf")
+    def _nearest(self, scores: np.ndarray, *, exclude: Sequence[int], topn: int) -> list[tuple[str, float]]:
+        scores = np.array(scores, dtype=np.float64)
+        scores[list(exclude)] = -np.inf
         topn = max(0, min(topn, len(scores) - len(set(exclude))))
-        values, rows = torch.topk(scores, topn)
-        return [(self.words[row], float(value)) for row, value in zip(rows.tolist(), values.tolist())]
+        if topn == 0:
+            return []
+        best = np.argpartition(-scores, topn - 1)[:topn]
+        best = best[np.argsort(-scores[best], kind="stable")]
+        return [(self.words[row], float(scores[row])) for row in best]
 
     def _find(self, word: str) -> int | None:
         row = self._index.get(word)
