@@ -331,6 +331,7 @@ def import_vectors(
                     words_counts=np.zeros(rows, dtype=np.int64),
                     token_ids=np.arange(1, rows + 1, dtype=np.int64),
                     tokenizer_json=tokenizer.to_str(),
+                    words=words,
                     metadata={"source": {"file": str(path), "format": fmt, "vectors": rows, "dim": dim, "invalid_bytes": invalid}},
                 )
             finally:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import mmap
 import os
 import tempfile
 from collections.abc import Callable
@@ -28,6 +29,7 @@ FORMAT = "embedcli-model"
 VERSION = 1
 WEIGHTS = "embeddings.safetensors"
 TOKENIZER = "tokenizer.json"
+WORDS = "words.json"
 CONFIG = "config.json"
 
 
@@ -70,6 +72,7 @@ def save_model(
     words_counts: np.ndarray,
     token_ids: np.ndarray,
     tokenizer_json: str,
+    words: list[str],
     metadata: dict[str, Any],
 ) -> Path:
     """Write a model directory; ``metadata`` is stored in config.json beside format and checksums.
@@ -95,6 +98,8 @@ def save_model(
     atomic_write(out_dir / WEIGHTS, lambda stream: write_tensors(_Hashing(stream, weights_hash), tensors, {"format": FORMAT}))
     tokenizer_bytes = tokenizer_json.encode("utf-8")
     atomic_write_bytes(out_dir / TOKENIZER, tokenizer_bytes)
+    words_bytes = json.dumps(words, ensure_ascii=False).encode("utf-8")  # row order, for fast loading
+    atomic_write_bytes(out_dir / WORDS, words_bytes)
     config = {
         "format": FORMAT,
         "version": VERSION,
@@ -102,6 +107,7 @@ def save_model(
         "files": {
             WEIGHTS: weights_hash.hexdigest(),
             TOKENIZER: hashlib.sha256(tokenizer_bytes).hexdigest(),
+            WORDS: hashlib.sha256(words_bytes).hexdigest(),
         },
     }
     atomic_write_bytes(out_dir / CONFIG, (json.dumps(config, indent=2, ensure_ascii=False) + "\n").encode())
@@ -203,6 +209,7 @@ class OpenModel:
     config: dict[str, Any]
     tensors: dict[str, np.ndarray]
     tokenizer_json: str
+    words: list[str] | None
     _checks: list[threading.Thread] = field(default_factory=list)
     _failures: list[ModelError] = field(default_factory=list)
 
@@ -223,17 +230,18 @@ def open_model(model_dir: Path) -> OpenModel:
     """
     model_dir = Path(model_dir)
     config = read_config(model_dir)
-    for name in (WEIGHTS, TOKENIZER):
+    names = [WEIGHTS, TOKENIZER] + ([WORDS] if WORDS in config["files"] else [])
+    for name in names:
         if not (model_dir / name).is_file():
             raise ModelError(f"{model_dir} is incomplete: {name} is missing")
     failures: list[ModelError] = []
     checks = [
         threading.Thread(target=_verify, args=(model_dir, name, config["files"].get(name), failures), daemon=True)
-        for name in (WEIGHTS, TOKENIZER)
+        for name in names
     ]
     for check in checks:
         check.start()
-    model = OpenModel(config, {}, "", checks, failures)
+    model = OpenModel(config, {}, "", None, checks, failures)
     try:
         tensors, _ = map_tensors(model_dir / WEIGHTS)
         vectors, counts, token_ids = (tensors.get(key) for key in ("vectors", "counts", "token_ids"))
@@ -243,6 +251,13 @@ def open_model(model_dir: Path) -> OpenModel:
             raise ModelError(f"{model_dir / WEIGHTS} is damaged: its tensors disagree in length")
         model.tensors = tensors
         model.tokenizer_json = (model_dir / TOKENIZER).read_bytes().decode("utf-8", errors="replace")
+        if WORDS in names:
+            try:
+                model.words = json.loads((model_dir / WORDS).read_bytes().decode("utf-8"))
+            except (UnicodeDecodeError, json.JSONDecodeError):
+                raise ModelError(f"{model_dir / WORDS} is damaged: it is not a JSON list of words") from None
+            if not isinstance(model.words, list) or len(model.words) != len(vectors):
+                raise ModelError(f"{model_dir / WORDS} is damaged: it does not list one word per vector")
     except ModelError:
         model.verified()  # a checksum mismatch explains the damage better
         raise
@@ -259,8 +274,10 @@ def _verify(model_dir: Path, name: str, expected: str | None, failures: list[Mod
     path = model_dir / name
     digest = hashlib.sha256()
     with open(path, "rb") as stream:
-        while block := stream.read(1 << 22):
-            digest.update(block)
+        if os.fstat(stream.fileno()).st_size:  # hash straight from the page cache, no copies
+            with mmap.mmap(stream.fileno(), 0, access=mmap.ACCESS_READ) as mapped, memoryview(mapped) as view:
+                for start in range(0, len(view), 1 << 24):
+                    digest.update(view[start : start + (1 << 24)])
     if digest.hexdigest() != expected:
         failures.append(
             ModelError(f"{path} is truncated or corrupted (its sha256 does not match {CONFIG}); train again")

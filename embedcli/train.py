@@ -136,6 +136,7 @@ def train(
         words_counts=encoded.vocabulary.counts,
         token_ids=encoded.vocabulary.token_ids,
         tokenizer_json=encoded.tokenizer.to_str(),
+        words=encoded.vocabulary.words,
         metadata=metadata,
     )
     if len(history) >= 2 and importlib.util.find_spec("matplotlib") is not None:

@@ -8,6 +8,7 @@ and asking it a question imports no PyTorch and copies no matrix; ``matrix``, ``
 from __future__ import annotations
 
 import difflib
+import functools
 import warnings
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -43,24 +44,26 @@ class Vectors:
         self.counts = counts
         self._norms = None if norms is None else np.asarray(norms, dtype=np.float32)
         self._normalize_word = normalize_word
-        self._index = {word: row for row, word in enumerate(self.words)}
+        self._index: dict[str, int] | None = None  # built on the third look-up: one-off queries scan
+        self._scans = 0
 
     @classmethod
     def load(cls, model_dir: str | Path) -> Vectors:
         """The vectors of a model directory written by ``embedcli train`` or ``embedcli import``."""
         model = open_model(Path(model_dir))  # checksums are computed meanwhile, in the background
-        tokenizer = Tokenizer.from_str(model.tokenizer_json)
-        vocabulary = {token_id: token for token, token_id in tokenizer.get_vocab(with_added_tokens=True).items()}
-        words = [vocabulary[token_id] for token_id in model.tensors["token_ids"].tolist()]
-        normalizer = tokenizer.normalizer
-        model.verified()
-        return cls(
+        words = model.words
+        if words is None:  # a directory without words.json: the tokenizer knows them
+            vocabulary = {token_id: token for token, token_id in _tokenizer(model.tokenizer_json).get_vocab(True).items()}
+            words = [vocabulary[token_id] for token_id in model.tensors["token_ids"].tolist()]
+        vectors = cls(
             words,
             model.tensors["vectors"],
             counts=np.asarray(model.tensors["counts"]),
             norms=model.tensors.get("norms"),
-            normalize_word=normalizer.normalize_str if normalizer is not None else None,
+            normalize_word=lambda word: _normalizer(model.tokenizer_json)(word),
         )
+        model.verified()
+        return vectors
 
     def __len__(self) -> int:
         return len(self.words)
@@ -202,7 +205,31 @@ class Vectors:
         return [(self.words[row], float(scores[row])) for row in best]
 
     def _find(self, word: str) -> int | None:
-        row = self._index.get(word)
+        row = self._row(word)
         if row is None and self._normalize_word is not None:
-            row = self._index.get(self._normalize_word(word))
+            row = self._row(self._normalize_word(word))
         return row
+
+    def _row(self, word: str) -> int | None:
+        # A million-word dict takes ~0.3 s to build, a C-level scan of the list ~20 ms: a command that
+        # looks up two or three words is faster without the dict, a session of queries is faster with it.
+        if self._index is None and self._scans < 3:
+            self._scans += 1
+            try:
+                return self.words.index(word)
+            except ValueError:
+                return None
+        if self._index is None:
+            self._index = dict(zip(self.words, range(len(self.words))))
+        return self._index.get(word)
+
+
+@functools.lru_cache(maxsize=4)
+def _tokenizer(tokenizer_json: str) -> Tokenizer:
+    return Tokenizer.from_str(tokenizer_json)
+
+
+def _normalizer(tokenizer_json: str) -> Callable[[str], str]:
+    """How the model's tokenizer normalises text (NFKC and lowercase for the default); parsed on first use."""
+    normalizer = _tokenizer(tokenizer_json).normalizer
+    return normalizer.normalize_str if normalizer is not None else (lambda word: word)
