@@ -12,7 +12,7 @@ from .errors import UsageError
 from .store import atomic_write_bytes
 from .vectors import Vectors
 
-INSTALL_HINT = "plotting needs matplotlib: pip install 'embedcli[plot]' (or pip install matplotlib)"
+INSTALL_HINT = "plotting needs matplotlib: pip install matplotlib (or, in an embedcli checkout, pip install -e '.[plot]')"
 
 
 def _pyplot():
