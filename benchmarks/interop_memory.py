@@ -17,7 +17,7 @@ import tempfile
 import time
 from pathlib import Path
 
-import numpy as np
+from synthetic import write_random_word2vec  # benchmarks/synthetic.py, beside this script
 
 
 def run(command: list[str]) -> tuple[float, float]:
@@ -42,12 +42,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory(dir=".") as scratch:
         scratch = Path(scratch)
         source = scratch / "source.bin"
-        generator = np.random.default_rng(0)
-        with open(source, "wb") as out:
-            out.write(f"{args.words} {args.dim}\n".encode())
-            for start in range(0, args.words, 50_000):
-                block = generator.standard_normal((min(50_000, args.words - start), args.dim), dtype=np.float32)
-                out.write(b"".join(f"w{start + i} ".encode() + row.tobytes() + b"\n" for i, row in enumerate(block)))
+        write_random_word2vec(source, args.words, args.dim)
         print(f"model: {args.words:,} x {args.dim} float32 = {matrix_mib:,.0f} MiB; limit (2x) {2 * matrix_mib:,.0f} MiB")
         seconds, rss = run([*embedcli, "import", str(source), "--out", str(scratch / "model")])
         print(f"{'import bin':<18} {seconds:7.1f}s  peak RSS {rss:7,.0f} MiB  ({rss / matrix_mib:.2f}x matrix)")

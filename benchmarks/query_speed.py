@@ -18,7 +18,7 @@ import tempfile
 import time
 from pathlib import Path
 
-import numpy as np
+from synthetic import write_random_word2vec  # benchmarks/synthetic.py, beside this script
 
 
 def main() -> None:
@@ -30,12 +30,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory(dir=".") as scratch:
         scratch = Path(scratch)
         source = scratch / "source.bin"
-        generator = np.random.default_rng(0)
-        with open(source, "wb") as out:
-            out.write(f"{args.words} {args.dim}\n".encode())
-            for start in range(0, args.words, 50_000):
-                block = generator.standard_normal((min(50_000, args.words - start), args.dim), dtype=np.float32)
-                out.write(b"".join(f"w{start + i} ".encode() + row.tobytes() + b"\n" for i, row in enumerate(block)))
+        write_random_word2vec(source, args.words, args.dim)
         model = scratch / "model"
         subprocess.run([*embedcli, "import", str(source), "--out", str(model)], check=True, capture_output=True)
         source.unlink()
@@ -46,7 +41,7 @@ def main() -> None:
         vectors = library.load(str(model))
         load_seconds = time.perf_counter() - started
         timings = []
-        for word in ("w1", "w999", "w12345", "w500000", "w77"):
+        for word in (f"w{number % args.words}" for number in (1, 999, 12345, 500000, 77)):
             started = time.perf_counter()
             vectors.most_similar(word, topn=10)
             timings.append(time.perf_counter() - started)
