@@ -98,6 +98,17 @@ def train(
     )
 
 
+def _scored(found: list[tuple[str, float]]) -> list[dict]:
+    return [{"word": word, "score": score} for word, score in found]
+
+
+def _echo_scored(found: list[tuple[str, float]], *, indent: str = "") -> None:
+    """Words and scores as an aligned table."""
+    width = max((len(word) for word, _ in found), default=0)
+    for word, score in found:
+        typer.echo(f"{indent}{word:<{width}}  {score:.4f}")
+
+
 PositiveOption = Annotated[Optional[list[str]], typer.Option("--positive", help="Add this word to the query (repeatable).")]
 NegativeOption = Annotated[Optional[list[str]], typer.Option("--negative", help="Subtract this word from the query (repeatable).")]
 
@@ -132,18 +143,13 @@ def lookup(
             for word in words
         }
     if as_json:
-        if neighbors > 0:
-            payload = {word: [{"word": w, "score": s} for w, s in found] for word, found in results.items()}
-        else:
-            payload = results
+        payload = {word: _scored(found) for word, found in results.items()} if neighbors > 0 else results
         typer.echo(json.dumps(payload, ensure_ascii=False))
         return
     for word, found in results.items():
         if neighbors > 0:
             typer.echo(word)
-            width = max(len(w) for w, _ in found) if found else 0
-            for neighbor, score in found:
-                typer.echo(f"  {neighbor:<{width}}  {score:.4f}")
+            _echo_scored(found, indent="  ")
         else:
             typer.echo(f"{word} " + " ".join(f"{value:.6f}" for value in found))
 
@@ -185,11 +191,9 @@ def analogy(
         first, second, third, topn=topn, method=method, positive=positive or [], negative=negative or []
     )
     if as_json:
-        typer.echo(json.dumps([{"word": word, "score": score} for word, score in found], ensure_ascii=False))
+        typer.echo(json.dumps(_scored(found), ensure_ascii=False))
         return
-    width = max((len(word) for word, _ in found), default=0)
-    for word, score in found:
-        typer.echo(f"{word:<{width}}  {score:.4f}")
+    _echo_scored(found)
 
 
 @app.command()
@@ -216,19 +220,7 @@ def evaluate(
             shown = ", ".join(map(str, result.bad_lines[:10])) + (" ..." if len(result.bad_lines) > 10 else "")
             typer.echo(f"embedcli: warning: {result.file}: skipped {len(result.bad_lines)} malformed lines: {shown}", err=True)
     if as_json:
-        payload = {
-            "analogies": [
-                {"file": r.file, "accuracy": r.accuracy, "questions": r.questions, "skipped_oov": r.skipped_oov,
-                 "malformed_lines": r.bad_lines,
-                 "sections": [{"section": s.name, "accuracy": s.accuracy, "correct": s.correct, "incorrect": s.incorrect} for s in r.sections]}
-                for r in analogy_results
-            ],
-            "pairs": [
-                {"file": r.file, "spearman": r.spearman, "pearson": r.pearson, "pairs": r.pairs, "oov_ratio": r.oov_ratio,
-                 "malformed_lines": r.bad_lines}
-                for r in pair_results
-            ],
-        }
+        payload = {"analogies": [r.to_dict() for r in analogy_results], "pairs": [r.to_dict() for r in pair_results]}
         typer.echo(json.dumps(payload, ensure_ascii=False))
         return
     for r in analogy_results:

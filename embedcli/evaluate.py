@@ -46,6 +46,20 @@ class AnalogyResult:
         answered = correct + sum(section.incorrect for section in self.sections)
         return correct / answered if answered else 0.0
 
+    def to_dict(self) -> dict:
+        """The result as JSON-ready data (what `evaluate --json` prints and config.json keeps)."""
+        return {
+            "file": self.file,
+            "accuracy": self.accuracy,
+            "questions": self.questions,
+            "skipped_oov": self.skipped_oov,
+            "malformed_lines": self.bad_lines,
+            "sections": [
+                {"section": s.name, "accuracy": s.accuracy, "correct": s.correct, "incorrect": s.incorrect}
+                for s in self.sections
+            ],
+        }
+
 
 @dataclass
 class PairsResult:
@@ -55,6 +69,17 @@ class PairsResult:
     pairs: int  # pairs scored
     oov_ratio: float  # share of well-formed pairs with a word outside the vocabulary
     bad_lines: list[int] = field(default_factory=list)
+
+    def to_dict(self) -> dict:
+        """The result as JSON-ready data (what `evaluate --json` prints and config.json keeps)."""
+        return {
+            "file": self.file,
+            "spearman": self.spearman,
+            "pearson": self.pearson,
+            "pairs": self.pairs,
+            "oov_ratio": self.oov_ratio,
+            "malformed_lines": self.bad_lines,
+        }
 
 
 def _vocabulary(vectors: Vectors, restrict_vocab: int) -> dict[str, int]:

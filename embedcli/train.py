@@ -185,6 +185,15 @@ def _run_epochs(
     counts = torch.from_numpy(encoded.vocabulary.counts)
     keep = keep_probabilities(counts, cfg.sample).to(device)
     cumulative = noise_table(counts).to(device)
+    hot = hot_rows(
+        keep.cpu(),
+        counts,
+        cumulative.cpu(),
+        chunk=cfg.chunk,
+        window=cfg.window,
+        negative=cfg.negative,
+        max_pairs=cfg.max_row_step / cfg.lr,
+    )
     bounds = np.linspace(0, tokens, workers + 1).astype(np.int64)
     if device.type == "cpu":
         torch.set_num_threads(1)
@@ -193,7 +202,7 @@ def _run_epochs(
     threads = [
         threading.Thread(
             target=_guarded,
-            args=(model, encoded, cfg, device, keep, cumulative, int(bounds[index]), int(bounds[index + 1]), index, state),
+            args=(model, encoded, cfg, device, keep, cumulative, hot, int(bounds[index]), int(bounds[index + 1]), index, state),
             daemon=True,
         )
         for index in range(workers)
@@ -242,17 +251,18 @@ def _run_epochs(
 
 def _evaluate_epoch(model: SkipGram, encoded: Encoded, cfg: TrainConfig, state: _Progress) -> None:
     """Score the vectors as they are at the end of an epoch (all workers wait meanwhile)."""
-    vectors = Vectors(encoded.vocabulary.words, model.input.weight.detach().cpu().clone())
+    # The workers wait at the barrier meanwhile, so the table can be read in place, without a copy.
+    vectors = Vectors(encoded.vocabulary.words, model.input.weight.detach().cpu())
     epoch = len(state.evaluations) + 1
     entry: dict = {"epoch": epoch}
     parts = [f"epoch {epoch}/{cfg.epochs}"]
     if cfg.eval_analogies:
         result = evaluate_analogies(vectors, cfg.eval_analogies)
-        entry["analogies"] = {"file": result.file, "accuracy": result.accuracy, "skipped_oov": result.skipped_oov}
+        entry["analogies"] = result.to_dict()
         parts.append(f"analogy accuracy {result.accuracy:.4f}")
     if cfg.eval_pairs:
         pairs = evaluate_pairs(vectors, cfg.eval_pairs)
-        entry["pairs"] = {"file": pairs.file, "spearman": pairs.spearman, "pearson": pairs.pearson}
+        entry["pairs"] = pairs.to_dict()
         parts.append(f"pairs Spearman {pairs.spearman:.4f}")
     state.evaluations.append(entry)
     state.messages.append(", ".join(parts))
@@ -278,21 +288,13 @@ def _work(
     device: torch.device,
     keep: torch.Tensor,
     cumulative: torch.Tensor,
+    hot: int,
     start: int,
     stop: int,
     index: int,
     state: _Progress,
 ) -> None:
     stream = encoded.stream
-    hot = hot_rows(
-        keep.cpu(),
-        torch.from_numpy(encoded.vocabulary.counts),
-        cumulative.cpu(),
-        chunk=cfg.chunk,
-        window=cfg.window,
-        negative=cfg.negative,
-        max_pairs=cfg.max_row_step / cfg.lr,
-    )
     for epoch in range(cfg.epochs):
         generator = torch.Generator(device=device).manual_seed(cfg.seed * 1_000_003 + epoch * 1009 + index)
         for span_start in range(start, stop, SPAN_TOKENS):
