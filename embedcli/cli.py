@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import sys
 import traceback
 from pathlib import Path
@@ -49,16 +50,31 @@ def _setting(name: str, flag: str | None = None):
     return typer.Option(flag or f"--{name.replace('_', '-')}", help=help_for(name), show_default=False)
 
 
+def _typed(words: list[str] | None) -> list[str]:
+    """Words as typed: under a non-UTF-8 locale (LC_ALL=C) Python keeps the UTF-8 bytes of
+    ``café`` as surrogate escapes, which no vocabulary holds; decode them as UTF-8 again."""
+    return [
+        os.fsencode(word).decode("utf-8", errors="replace") if any("\udc80" <= c <= "\udcff" for c in word) else word
+        for word in words or []
+    ]
+
+
 ModelOption = Annotated[Path, typer.Option("--model", "-m", help="Model directory written by train.")]
 
 
 @app.command()
 def train(
-    corpus: Annotated[list[str], typer.Argument(help="Text files, folders of text files, or - for stdin.", show_default=False)],
+    corpus: Annotated[
+        Optional[list[str]], typer.Argument(help="Text files, folders of text files, or - for stdin.", show_default=False)
+    ] = None,
     out: Annotated[Path, typer.Option("--out", "-o", help="Model directory to write.")] = Path("embeddings"),
     config: Annotated[Optional[Path], typer.Option("--config", "-c", help="TOML file of settings to override.")] = None,
     force: Annotated[bool, typer.Option("--force", help="Write into --out even if it holds other files.")] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
+    resume: Annotated[
+        Optional[Path],
+        typer.Option("--resume", help="Continue the interrupted training in this model directory, with its settings.", show_default=False),
+    ] = None,
     tokenizer: Annotated[Optional[str], _setting("tokenizer")] = None,
     min_count: Annotated[Optional[int], _setting("min_count")] = None,
     max_vocab: Annotated[Optional[int], _setting("max_vocab")] = None,
@@ -79,23 +95,36 @@ def train(
     eval_analogies: Annotated[Optional[str], _setting("eval_analogies")] = None,
     eval_pairs: Annotated[Optional[str], _setting("eval_pairs")] = None,
     max_sentence: Annotated[Optional[int], _setting("max_sentence")] = None,
+    checkpoint_every: Annotated[Optional[float], _setting("checkpoint_every")] = None,
+    timeout: Annotated[Optional[float], _setting("timeout")] = None,
+    deterministic: Annotated[Optional[bool], _setting("deterministic")] = None,
+    max_tokens: Annotated[Optional[int], _setting("max_tokens")] = None,
 ) -> None:
     """Train word vectors on a corpus and write a model directory.
 
     Example: embedcli train corpus.txt --out embeddings --epochs 5
     """
-    from .train import train as run_training  # training code loads for this command only
+    from .train import resume as resume_training, train as run_training  # training code loads for this command only
 
-    base = load_config(config) if config is not None else DEFAULTS
     overrides = {name: value for name, value in locals().items() if name in DEFAULTS.to_dict()}
-    settings = base.with_overrides(**overrides)
-    result = run_training(corpus, settings, out_dir=out, force=force, progress=not quiet)
-    typer.echo(
-        f"trained {result.vocab_size:,} words on {result.tokens:,} tokens x {settings.epochs} epochs "
-        f"in {result.seconds:.1f}s ({result.words_per_second:,.0f} words/s, {result.device}); "
-        f"model in {result.model_dir}",
-        err=True,
-    )
+    if resume is not None:
+        changed = [name for name, value in overrides.items() if value is not None] + (["config"] if config else [])
+        if changed:
+            flag = "--" + changed[0].replace("_", "-")
+            raise UsageError(f"--resume continues with the checkpoint's settings; drop {flag}")
+        result = resume_training(resume, corpus_paths=corpus or None, progress=not quiet)
+    else:
+        if not corpus:
+            raise UsageError("give a corpus to train on (a text file, a folder or -), or --resume DIR")
+        settings = (load_config(config) if config is not None else DEFAULTS).with_overrides(**overrides)
+        result = run_training(corpus, settings, out_dir=out, force=force, progress=not quiet)
+    if result.process == 0:
+        typer.echo(
+            f"trained {result.vocab_size:,} words on {result.tokens:,} tokens x {result.epochs} epochs "
+            f"in {result.seconds:.1f}s ({result.words_per_second:,.0f} words/s, {result.device}); "
+            f"model in {result.model_dir}",
+            err=True,
+        )
 
 
 def _scored(found: list[tuple[str, float]]) -> list[dict]:
@@ -130,7 +159,7 @@ def lookup(
     Example: embedcli lookup king --neighbors 5
     """
     vectors = Vectors.load(model)
-    words = words or []
+    words, positive, negative = _typed(words), _typed(positive), _typed(negative)
     if positive or negative:
         query = " ".join([*words, *(positive or [])]) + "".join(f" -{word}" for word in negative or [])
         results = {query: vectors.most_similar([*words, *(positive or [])], negative or [], topn=neighbors or 10)}
@@ -165,6 +194,7 @@ def similarity(
 
     Example: embedcli similarity king queen
     """
+    first, second = _typed([first, second])
     score = Vectors.load(model).similarity(first, second)
     typer.echo(json.dumps({"first": first, "second": second, "similarity": score}) if as_json else f"{score:.4f}")
 
@@ -187,8 +217,9 @@ def analogy(
 
     Example: embedcli analogy man king woman
     """
+    first, second, third = _typed([first, second, third])
     found = Vectors.load(model).analogy(
-        first, second, third, topn=topn, method=method, positive=positive or [], negative=negative or []
+        first, second, third, topn=topn, method=method, positive=_typed(positive), negative=_typed(negative)
     )
     if as_json:
         typer.echo(json.dumps(_scored(found), ensure_ascii=False))
@@ -245,7 +276,7 @@ def plot(
     """
     from .plot import plot_words  # matplotlib loads for this command only
 
-    drawn = plot_words(Vectors.load(model), words, out, neighbors=neighbors)
+    drawn = plot_words(Vectors.load(model), _typed(words), out, neighbors=neighbors)
     typer.echo(f"wrote {out} ({len(drawn)} words)", err=True)
 
 
@@ -293,6 +324,9 @@ def import_(
 def main() -> None:
     """Run the CLI: every error becomes one line on stderr and an exit code (2: usage, 1: runtime)."""
     logging.basicConfig(format="embedcli: warning: %(message)s", level=logging.WARNING)
+    for stream in (sys.stdout, sys.stderr):
+        if getattr(stream, "errors", None) == "strict" and hasattr(stream, "reconfigure"):
+            stream.reconfigure(errors="backslashreplace")  # a word the locale cannot show must not crash
     command = typer.main.get_command(app)
     try:
         command.main(standalone_mode=False)
@@ -304,8 +338,15 @@ def main() -> None:
     except EmbedcliError as error:
         if _debug:
             traceback.print_exc()
-        print(f"embedcli: error: {error}", file=sys.stderr)
+        kind = "" if type(error).__name__ == "Interrupted" else "error: "  # a stop the user asked for
+        print(f"embedcli: {kind}{error}", file=sys.stderr)
         sys.exit(error.exit_code)
+    except OSError as error:  # the system refused (disk full, permission, ...): a run-time failure, one line
+        if _debug:
+            traceback.print_exc()
+        where = f"{error.filename}: " if error.filename else ""
+        print(f"embedcli: error: {where}{error.strerror or error}", file=sys.stderr)
+        sys.exit(1)
     except Exception as error:
         if not _is_usage_error(error):
             raise

@@ -30,7 +30,11 @@ class TrainConfig:
         "(split on whitespace only, no normalisation) or a path to a tokenizer.json",
     )
     min_count: int = _setting(5, "drop words seen fewer times than this")
-    max_vocab: int = _setting(0, "keep at most this many most frequent words (0: no limit)")
+    max_vocab: int = _setting(
+        0,
+        "keep at most this many most frequent words (0: no limit); counting holds at most 10x as many "
+        "distinct words (2M to 10M; 10M with 0), forgetting the rarest",
+    )
     dim: int = _setting(100, "size of each word vector")
     window: int = _setting(5, "largest distance between a word and its context")
     negative: int = _setting(5, "negative samples per (word, context) pair")
@@ -50,6 +54,14 @@ class TrainConfig:
     eval_analogies: str = _setting("", "analogy file to evaluate on after every epoch (questions-words.txt format)")
     eval_pairs: str = _setting("", "word-pair file to evaluate on after every epoch (word word score)")
     max_sentence: int = _setting(10000, "split longer sentences (lines) into pieces of this many words")
+    max_tokens: int = _setting(0, "stop reading the corpus after this many tokens (0: read everything)")
+    checkpoint_every: float = _setting(
+        5.0, "minutes between two checkpoints (one is also written at every epoch end; 0: only there)"
+    )
+    timeout: float = _setting(300.0, "seconds a torchrun process waits for the others at a meeting before it stops")
+    deterministic: bool = _setting(
+        False, "bit-identical results for one seed: one worker, no lock-free parallel updates (slower)"
+    )
 
     def __post_init__(self) -> None:
         _check_ranges(self)
@@ -99,7 +111,7 @@ def _check_keys_and_types(values: dict[str, Any], *, source: str) -> None:
             known = ", ".join(FIELDS)
             raise ConfigError(f"{source} unknown setting '{key}'; known settings: {known}")
         expected = type(getattr(DEFAULTS, key))
-        ok = isinstance(value, expected) and not isinstance(value, bool)
+        ok = isinstance(value, expected) and (expected is bool or not isinstance(value, bool))
         if expected is float and isinstance(value, int) and not isinstance(value, bool):
             ok = True
         if not ok:
@@ -131,6 +143,9 @@ def _check_ranges(cfg: TrainConfig) -> None:
         f"--chunk ({cfg.chunk}) must be a multiple of --noise-block ({cfg.noise_block})",
     )
     need(cfg.max_row_step > 0, f"--max-row-step must be above 0, got {cfg.max_row_step}")
+    need(cfg.checkpoint_every >= 0, f"--checkpoint-every must be 0 or more minutes, got {cfg.checkpoint_every}")
+    need(cfg.max_tokens >= 0, f"--max-tokens must be 0 (read everything) or more, got {cfg.max_tokens}")
+    need(cfg.timeout > 0, f"--timeout must be above 0 seconds, got {cfg.timeout}")
     need(cfg.max_sentence >= 2, f"--max-sentence must be at least 2, got {cfg.max_sentence}")
     need(
         bool(_DEVICE.match(cfg.device)),

@@ -9,21 +9,24 @@ then renamed into place; ``config.json`` goes last.
 
 from __future__ import annotations
 
+import contextlib
+import errno
+import fcntl
 import hashlib
 import json
 import mmap
 import os
+import shutil
 import tempfile
-from collections.abc import Callable
+import threading
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, BinaryIO
 
-import threading
-from dataclasses import dataclass, field
-
 import numpy as np
 
-from .errors import ModelError, UsageError
+from .errors import EmbedcliError, ModelError, UsageError
 
 FORMAT = "embedcli-model"
 VERSION = 1
@@ -31,25 +34,107 @@ WEIGHTS = "embeddings.safetensors"
 TOKENIZER = "tokenizer.json"
 WORDS = "words.json"
 CONFIG = "config.json"
+CHECKPOINT = ".checkpoint"
+CHECKPOINT_FORMAT = "embedcli-checkpoint"
+LOCK = ".lock"
+_NO_SPACE = (errno.ENOSPC, errno.EDQUOT, errno.EFBIG)
+_UMASK = os.umask(0o022)
+os.umask(_UMASK)
+
+
+class DiskFullError(EmbedcliError):
+    """The disk filled (or a quota or file-size limit was hit) while writing."""
 
 
 def atomic_write(path: Path, write: Callable[[BinaryIO], None]) -> None:
     """Write ``path`` through a temporary file in the same folder, fsync it, then rename it into place."""
     path = Path(path)
-    handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(handle, "wb") as stream:
-            write(stream)
-            stream.flush()
-            os.fsync(stream.fileno())
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
+    os.replace(_written(path, write), path)
+    _sync_folder(path.parent)
 
 
 def atomic_write_bytes(path: Path, data: bytes) -> None:
     atomic_write(path, lambda stream: stream.write(data))
+
+
+def _written(path: Path, write: Callable[[BinaryIO], None]) -> str:
+    """A synced temporary file beside ``path`` holding what ``write`` wrote; removed if writing fails."""
+    handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        os.fchmod(handle, 0o666 & ~_UMASK)  # mkstemp makes 0600; files are shared like any other
+        with os.fdopen(handle, "wb") as stream:
+            write(stream)
+            stream.flush()
+            os.fsync(stream.fileno())
+    except BaseException as error:
+        Path(temporary).unlink(missing_ok=True)
+        if isinstance(error, OSError) and error.errno in _NO_SPACE:
+            raise DiskFullError(
+                f"the disk is full (or a quota was reached) while writing {path}; "
+                f"nothing in {path.parent} was changed: free some space and run again"
+            ) from None
+        raise
+    return temporary
+
+
+def _write_all(files: list[tuple[Path, Callable[[BinaryIO], None]]]) -> None:
+    """Write every file to a temporary name first, then rename them in order.
+
+    A full disk stops the first phase, which leaves the old files untouched; the
+    renames need no space. The last file (config.json, which names the others'
+    checksums) lands last.
+    """
+    temporaries: list[tuple[str, Path]] = []
+    try:
+        for path, write in files:
+            temporaries.append((_written(path, write), path))
+    except BaseException:
+        for temporary, _ in temporaries:
+            Path(temporary).unlink(missing_ok=True)
+        raise
+    for temporary, path in temporaries:
+        os.replace(temporary, path)
+    if files:
+        _sync_folder(files[0][0].parent)
+
+
+def _sync_folder(folder: Path) -> None:
+    """fsync a folder so that renames in it survive a power cut (where the platform allows it)."""
+    try:
+        handle = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(handle)
+    except OSError:
+        pass
+    finally:
+        os.close(handle)
+
+
+@contextlib.contextmanager
+def locked(out_dir: Path) -> Iterator[None]:
+    """Hold ``out_dir/.lock`` while training writes there; a second training is refused.
+
+    An advisory ``flock``: the kernel drops it when the process dies, even by ``kill -9``,
+    so a stale lock never blocks a resume.
+    """
+    path = Path(out_dir) / LOCK
+    handle = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            owner = os.pread(handle, 32, 0).decode("ascii", "replace").strip() or "another process"
+            raise EmbedcliError(
+                f"another embedcli training (pid {owner}) is writing {out_dir}; "
+                f"wait for it to finish or choose another --out"
+            ) from None
+        os.ftruncate(handle, 0)
+        os.pwrite(handle, f"{os.getpid()}\n".encode(), 0)
+        yield
+    finally:
+        os.close(handle)  # releases the lock
 
 
 def check_output_dir(out_dir: Path, *, force: bool = False) -> None:
@@ -62,6 +147,11 @@ def check_output_dir(out_dir: Path, *, force: bool = False) -> None:
             raise UsageError(
                 f"--out {out_dir} already holds files that are not an embedcli model; "
                 f"choose another folder or add --force"
+            )
+        if (out_dir / CHECKPOINT / "state.json").is_file():
+            raise UsageError(
+                f"--out {out_dir} holds an unfinished training; continue it with "
+                f"'embedcli train --resume {out_dir}', or add --force to start over"
             )
 
 
@@ -95,23 +185,92 @@ def save_model(
         "token_ids": np.ascontiguousarray(token_ids, dtype=np.int64),
     }
     weights_hash = hashlib.sha256()
-    atomic_write(out_dir / WEIGHTS, lambda stream: write_tensors(_Hashing(stream, weights_hash), tensors, {"format": FORMAT}))
     tokenizer_bytes = tokenizer_json.encode("utf-8")
-    atomic_write_bytes(out_dir / TOKENIZER, tokenizer_bytes)
     words_bytes = json.dumps(words, ensure_ascii=False).encode("utf-8")  # row order, for fast loading
-    atomic_write_bytes(out_dir / WORDS, words_bytes)
-    config = {
-        "format": FORMAT,
-        "version": VERSION,
-        **metadata,
-        "files": {
-            WEIGHTS: weights_hash.hexdigest(),
-            TOKENIZER: hashlib.sha256(tokenizer_bytes).hexdigest(),
-            WORDS: hashlib.sha256(words_bytes).hexdigest(),
-        },
+    checksums = {
+        TOKENIZER: hashlib.sha256(tokenizer_bytes).hexdigest(),
+        WORDS: hashlib.sha256(words_bytes).hexdigest(),
     }
-    atomic_write_bytes(out_dir / CONFIG, (json.dumps(config, indent=2, ensure_ascii=False) + "\n").encode())
+
+    def write_config(stream: BinaryIO) -> None:  # runs after the weights are written and hashed
+        files = {WEIGHTS: weights_hash.hexdigest(), **checksums}
+        config = {"format": FORMAT, "version": VERSION, **metadata, "files": files}
+        stream.write((json.dumps(config, indent=2, ensure_ascii=False) + "\n").encode())
+
+    _write_all(
+        [
+            (out_dir / WEIGHTS, lambda stream: write_tensors(_Hashing(stream, weights_hash), tensors, {"format": FORMAT})),
+            (out_dir / TOKENIZER, lambda stream: stream.write(tokenizer_bytes)),
+            (out_dir / WORDS, lambda stream: stream.write(words_bytes)),
+            (out_dir / CONFIG, write_config),
+        ]
+    )
     return out_dir
+
+
+def save_checkpoint(out_dir: Path, tensors: dict[str, np.ndarray], state: dict[str, Any]) -> None:
+    """Write a training checkpoint into ``out_dir/.checkpoint``: the tables, then state.json naming them.
+
+    Each checkpoint's weights get a new file name, and state.json (renamed into place last)
+    names it with its sha256; the previous weights are removed only after that, so a crash
+    at any moment leaves one complete checkpoint.
+    """
+    folder = Path(out_dir) / CHECKPOINT
+    folder.mkdir(parents=True, exist_ok=True)
+    previous = _read_checkpoint_state(folder)
+    generation = int(previous.get("generation", 0)) + 1 if previous else 1
+    name = f"weights-{generation:06d}.safetensors"
+    digest = hashlib.sha256()
+    atomic_write(folder / name, lambda stream: write_tensors(_Hashing(stream, digest), tensors, {"format": CHECKPOINT_FORMAT}))
+    record = {"format": CHECKPOINT_FORMAT, "version": VERSION, "generation": generation, "weights": name,
+              "sha256": digest.hexdigest(), **state}
+    try:
+        atomic_write_bytes(folder / "state.json", json.dumps(record, ensure_ascii=False).encode("utf-8"))
+    except BaseException:
+        (folder / name).unlink(missing_ok=True)
+        raise
+    for old in folder.glob("weights-*.safetensors"):
+        if old.name != name:
+            old.unlink(missing_ok=True)
+
+
+def load_checkpoint(out_dir: Path) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+    """The tables and state of the checkpoint in ``out_dir``, checked by sha256."""
+    folder = Path(out_dir) / CHECKPOINT
+    if not Path(out_dir).is_dir():
+        raise UsageError(f"--resume {out_dir}: no such folder")
+    if not (folder / "state.json").is_file():
+        if (Path(out_dir) / CONFIG).is_file():
+            raise UsageError(f"--resume {out_dir}: that training finished; there is nothing to resume")
+        raise UsageError(f"--resume {out_dir}: it holds no checkpoint of an embedcli training")
+    state = _read_checkpoint_state(folder)
+    if not state or state.get("format") != CHECKPOINT_FORMAT or not isinstance(state.get("weights"), str):
+        raise ModelError(f"{folder / 'state.json'} is damaged; start over with --force")
+    if not isinstance(state.get("version"), int) or state["version"] > VERSION:
+        raise ModelError(f"{folder} was written by a newer embedcli; upgrade embedcli")
+    weights = folder / Path(state["weights"]).name
+    failures: list[ModelError] = []
+    if not weights.is_file():
+        raise ModelError(f"{weights} is missing; start over with --force")
+    _verify(folder, weights.name, state.get("sha256"), failures)
+    if failures:
+        raise ModelError(f"{weights} is truncated or corrupted (its sha256 does not match); start over with --force")
+    tensors, _ = map_tensors(weights)
+    return {name: np.array(array) for name, array in tensors.items()}, state
+
+
+def remove_checkpoint(out_dir: Path) -> None:
+    shutil.rmtree(Path(out_dir) / CHECKPOINT, ignore_errors=True)
+
+
+def _read_checkpoint_state(folder: Path) -> dict[str, Any]:
+    try:
+        state = json.loads((folder / "state.json").read_bytes().decode("utf-8"))
+    except FileNotFoundError:
+        return {}
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+        raise ModelError(f"{folder / 'state.json'} is damaged; start over with --force") from None
+    return state if isinstance(state, dict) else {"format": None}
 
 
 class _Hashing:
@@ -161,6 +320,8 @@ def map_tensors(path: Path) -> tuple[dict[str, np.ndarray], dict[str, str]]:
             if length <= 0 or 8 + length > size:
                 raise ValueError("bad header size")
             header = json.loads(stream.read(length).decode("utf-8"))
+        if not isinstance(header, dict) or not all(isinstance(info, dict) for info in header.values()):
+            raise ValueError("its header is not a JSON object of tensors")
         metadata = header.pop("__metadata__", {}) or {}
         tensors = {}
         for name, info in header.items():
@@ -173,7 +334,7 @@ def map_tensors(path: Path) -> tuple[dict[str, np.ndarray], dict[str, str]]:
                 tensors[name] = np.zeros(shape, dtype=dtype)
             else:
                 tensors[name] = np.memmap(path, dtype=dtype.newbyteorder("<"), mode="r", offset=8 + length + start, shape=shape)
-    except (ValueError, KeyError, TypeError, UnicodeDecodeError, json.JSONDecodeError) as error:
+    except (ValueError, KeyError, TypeError, OverflowError, UnicodeDecodeError, json.JSONDecodeError) as error:
         raise ModelError(f"{path} is damaged: {error}") from None
     return tensors, metadata
 
@@ -256,7 +417,11 @@ def open_model(model_dir: Path) -> OpenModel:
                 model.words = json.loads((model_dir / WORDS).read_bytes().decode("utf-8"))
             except (UnicodeDecodeError, json.JSONDecodeError):
                 raise ModelError(f"{model_dir / WORDS} is damaged: it is not a JSON list of words") from None
-            if not isinstance(model.words, list) or len(model.words) != len(vectors):
+            if (
+                not isinstance(model.words, list)
+                or len(model.words) != len(vectors)
+                or not all(isinstance(word, str) for word in model.words)
+            ):
                 raise ModelError(f"{model_dir / WORDS} is damaged: it does not list one word per vector")
     except ModelError:
         model.verified()  # a checksum mismatch explains the damage better
@@ -273,11 +438,15 @@ def load_model(model_dir: Path) -> tuple[dict[str, Any], dict[str, np.ndarray], 
 def _verify(model_dir: Path, name: str, expected: str | None, failures: list[ModelError]) -> None:
     path = model_dir / name
     digest = hashlib.sha256()
-    with open(path, "rb") as stream:
-        if os.fstat(stream.fileno()).st_size:  # hash straight from the page cache, no copies
-            with mmap.mmap(stream.fileno(), 0, access=mmap.ACCESS_READ) as mapped, memoryview(mapped) as view:
-                for start in range(0, len(view), 1 << 24):
-                    digest.update(view[start : start + (1 << 24)])
+    try:
+        with open(path, "rb") as stream:
+            if os.fstat(stream.fileno()).st_size:  # hash straight from the page cache, no copies
+                with mmap.mmap(stream.fileno(), 0, access=mmap.ACCESS_READ) as mapped, memoryview(mapped) as view:
+                    for start in range(0, len(view), 1 << 24):
+                        digest.update(view[start : start + (1 << 24)])
+    except OSError as error:  # in a thread: reported by verified(), never as a stray traceback
+        failures.append(ModelError(f"cannot read {path}: {error.strerror or error}"))
+        return
     if digest.hexdigest() != expected:
         failures.append(
             ModelError(f"{path} is truncated or corrupted (its sha256 does not match {CONFIG}); train again")

@@ -1,17 +1,27 @@
-"""train(): corpus to model directory. The loop, the learning-rate schedule, progress.
+"""train(): corpus to model directory. The loop, the learning-rate schedule, progress, checkpoints.
 
 On CPU, ``threads`` workers update the same two tables without locks (Hogwild,
 as word2vec.c and gensim do); each takes its own stretch of the token stream
 every epoch. Every PyTorch op runs single-threaded inside a worker, and the
 ops release the GIL, so the workers run truly in parallel.
+
+Workers meet (a barrier) at every epoch end and whenever a checkpoint is due:
+the meeting writes the checkpoint, scores the vectors when asked, and, under
+torchrun, merges the ranks' tables. Each stretch of 1M tokens draws its random
+numbers from a generator seeded by (seed, epoch, worker, stretch), so a resumed
+run needs only the positions, not generator states.
 """
 
 from __future__ import annotations
 
+import errno
+import hashlib
 import importlib.util
 import logging
 import math
 import os
+import shutil
+import signal
 import sys
 import tempfile
 import threading
@@ -19,26 +29,46 @@ import time
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Sequence
+from typing import Any, Sequence
 
 import numpy as np
 import torch
 from tqdm import tqdm
 
 from . import __version__
-from .config import TrainConfig
+from .config import DEFAULTS, TrainConfig
 from .corpus import Corpus
-from .errors import ConfigError, EmbedcliError
+from .errors import ConfigError, EmbedcliError, UsageError
+from .evaluate import evaluate_analogies, evaluate_pairs
 from .model import SkipGram
 from .sampling import chunk_of, hot_rows, keep_probabilities, make_span, noise_table, sentence_ids
-from .evaluate import evaluate_analogies, evaluate_pairs
-from .store import check_output_dir, save_model
+from .store import (
+    DiskFullError,
+    check_output_dir,
+    load_checkpoint,
+    locked,
+    remove_checkpoint,
+    save_checkpoint,
+    save_model,
+)
 from .vectors import Vectors
-from .vocab import Encoded, cache_folder, prepare
+from .vocab import Encoded, cache_folder, cache_key, cached, prepare
 
 log = logging.getLogger("embedcli")
-SPAN_TOKENS = 1 << 20  # raw tokens sub-sampled at once by a worker
+SPAN_TOKENS = 1 << 20  # most raw tokens a worker sub-samples at once
 LOSS_EVERY = 16  # chunks between two loss measurements
+
+
+class Interrupted(EmbedcliError):
+    """Training stopped on SIGINT or SIGTERM after writing a checkpoint."""
+
+    def __init__(self, message: str, signum: int) -> None:
+        super().__init__(message)
+        self.exit_code = 128 + signum
+
+
+class DivergedError(EmbedcliError):
+    """The loss or the weights stopped being finite numbers."""
 
 
 @dataclass(frozen=True)
@@ -53,6 +83,17 @@ class TrainResult:
     loss: float | None
     device: str
     cached: bool
+    epochs: int
+    process: int = 0  # the torchrun rank that reports; only rank 0 writes the model
+
+
+@dataclass(frozen=True)
+class Position:
+    """Where a worker is: the next chunk it trains, of which stretch, of which epoch."""
+
+    epoch: int
+    span: int
+    chunk: int
 
 
 def resolve_device(name: str) -> torch.device:
@@ -73,10 +114,11 @@ def learning_rate(cfg: TrainConfig, done: int, total: int) -> float:
     return cfg.lr * max(cfg.min_lr, 1.0 - done / (total + 1))
 
 
-def worker_count(cfg: TrainConfig, device: torch.device) -> int:
-    if device.type != "cpu":
+def worker_count(cfg: TrainConfig, device: torch.device, *, processes_here: int = 1) -> int:
+    """CPU workers of this process: --threads, or the cores shared among the processes on this machine."""
+    if device.type != "cpu" or cfg.deterministic:
         return 1
-    return cfg.threads or len(os.sched_getaffinity(0))
+    return cfg.threads or max(1, len(os.sched_getaffinity(0)) // processes_here)
 
 
 def train(
@@ -89,32 +131,180 @@ def train(
 ) -> TrainResult:
     """Train word vectors on the corpus and write a model directory to ``out_dir``."""
     out_dir = Path(out_dir)
-    device = resolve_device(cfg.device)
     for flag, path in (("--eval-analogies", cfg.eval_analogies), ("--eval-pairs", cfg.eval_pairs)):
         if path and not Path(path).is_file():
             raise ConfigError(f"{flag} {path}: no such file")
-    check_output_dir(out_dir, force=force)
+    from .distributed import join_group  # a no-op outside torchrun
+
+    group = join_group(cfg)
+    if group.rank == 0:
+        check_output_dir(out_dir, force=force)
     corpus = Corpus(corpus_paths)
+    return _train(corpus, cfg, out_dir, group, progress=progress, checkpoint=None, force=force)
+
+
+def resume(
+    out_dir: str | os.PathLike,
+    *,
+    corpus_paths: Sequence[str | os.PathLike] | None = None,
+    progress: bool = True,
+) -> TrainResult:
+    """Continue the training whose checkpoint is in ``out_dir``, with its settings, where it stopped.
+
+    ``corpus_paths`` replaces the corpus the checkpoint names (if the files moved); it must
+    give the same vocabulary.
+    """
+    out_dir = Path(out_dir)
+    tensors, state = load_checkpoint(out_dir)
+    try:
+        cfg = DEFAULTS.with_overrides(**state["config"])
+    except (EmbedcliError, TypeError, KeyError) as error:
+        raise UsageError(f"{out_dir}/.checkpoint holds settings this embedcli cannot use ({error})") from None
+    from .distributed import join_group
+
+    group = join_group(cfg)
+    if group.world != state.get("world_size", 1):
+        raise UsageError(
+            f"the checkpoint in {out_dir} was written by {state.get('world_size', 1)} processes; "
+            f"resume it with the same number (now {group.world})"
+        )
+    corpus = None
+    encoded = cached(cache_folder(out_dir), state["corpus"]["cache_key"]) if corpus_paths is None else None
+    if encoded is None:
+        paths = corpus_paths or state["corpus"]["files"]
+        missing = [path for path in paths if not Path(path).exists()]
+        if missing:
+            raise UsageError(
+                f"cannot resume: the corpus file {missing[0]} is gone and so is the token cache; "
+                f"name the corpus again: embedcli train CORPUS --resume {out_dir}"
+            )
+        corpus = Corpus(paths)
+    return _train(corpus, cfg, out_dir, group, progress=progress, checkpoint=(tensors, state), encoded=encoded)
+
+
+def _train(
+    corpus: Corpus | None,
+    cfg: TrainConfig,
+    out_dir: Path,
+    group: Any,
+    *,
+    progress: bool,
+    checkpoint: tuple[dict[str, np.ndarray], dict[str, Any]] | None,
+    force: bool = False,
+    encoded: Encoded | None = None,
+) -> TrainResult:
+    device = resolve_device(cfg.device) if group.device is None else group.device
+    if cfg.deterministic and device.type == "cuda":
+        torch.use_deterministic_algorithms(True, warn_only=True)
     started = time.perf_counter()
-    out_dir.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(prefix=".stdin-", dir=out_dir) as spool:
-        encoded = prepare(corpus.spool_stdin(Path(spool)), cfg, cache_folder(out_dir))
-    if encoded.invalid_bytes:
-        log.warning("%d bytes of the corpus were not valid UTF-8 and were replaced", encoded.invalid_bytes)
+    if group.rank == 0:
+        out_dir.mkdir(parents=True, exist_ok=True)
+    with locked(out_dir) if group.rank == 0 else _nothing():
+        if encoded is None:
+            files = [str(path) for path in corpus.files]  # before stdin is spooled: '-' stays '-'
+            encoded, key = group.encode(lambda: _encode(corpus, cfg, out_dir))
+        else:
+            files, key = checkpoint[1]["corpus"]["files"], checkpoint[1]["corpus"]["cache_key"]
+        if encoded.invalid_bytes and group.rank == 0:
+            log.warning("%d bytes of the corpus were not valid UTF-8 and were replaced", encoded.invalid_bytes)
+        vocabulary_hash = hashlib.sha256("\n".join(encoded.vocabulary.words).encode("utf-8", "replace")).hexdigest()
+        group.check_same(vocabulary_hash, "vocabulary")
+        workers = worker_count(cfg, device, processes_here=group.local_world)
+        if checkpoint is not None:
+            _check_resumable(checkpoint[1], encoded, vocabulary_hash, out_dir)
+            workers = int(checkpoint[1]["workers"])
+        # Both tables, a checkpoint's snapshot of them (in host memory), and under torchrun the last merged copy.
+        copies = (4 if device.type == "cpu" else 2) + 2 * (group.world > 1)
+        check_memory(len(encoded.vocabulary), cfg.dim, device, copies=copies)
 
-    generator = torch.Generator().manual_seed(cfg.seed)
-    model = SkipGram(len(encoded.vocabulary), cfg.dim, generator=generator).to(device)
-    loss, evaluations, history = _run_epochs(model, encoded, cfg, device, progress=progress)
-    seconds = time.perf_counter() - started
-    tokens = encoded.corpus_tokens
-    words_per_second = tokens * cfg.epochs / seconds if seconds > 0 else 0.0
+        generator = torch.Generator().manual_seed(cfg.seed)
+        model = SkipGram(len(encoded.vocabulary), cfg.dim, generator=generator)
+        if checkpoint is not None:
+            with torch.no_grad():
+                model.input.weight.copy_(torch.from_numpy(checkpoint[0]["input"]))
+                model.output.weight.copy_(torch.from_numpy(checkpoint[0]["output"]))
+        model = model.to(device)
+        group.begin(model)
+        run = _Run(model, encoded, cfg, device, out_dir, group, workers=workers, progress=progress)
+        run.identity = {
+            "config": cfg.to_dict(),
+            "corpus": {"files": files, "cache_key": key, "vocabulary_sha256": vocabulary_hash},
+            "workers": workers,
+            "world_size": group.world,
+        }
+        previous_seconds = 0.0
+        if checkpoint is not None:
+            previous_seconds = run.restore(checkpoint[1])
+        run.go()
+        seconds = previous_seconds + time.perf_counter() - started
+        tokens = encoded.corpus_tokens
+        words_per_second = tokens * cfg.epochs / seconds if seconds > 0 else 0.0
+        if group.rank == 0:
+            _save(run, encoded, checkpoint, device, workers, seconds, words_per_second)
+            remove_checkpoint(out_dir)
+        group.close()
+    return TrainResult(
+        model_dir=out_dir,
+        vocab_size=len(encoded.vocabulary),
+        tokens=encoded.corpus_tokens,
+        seconds=seconds,
+        words_per_second=words_per_second,
+        loss=run.state.loss,
+        device=str(device),
+        cached=encoded.cached,
+        epochs=cfg.epochs,
+        process=group.rank,
+    )
 
+
+class _nothing:
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, *exc: object) -> None:
+        return None
+
+
+def _encode(corpus: Corpus, cfg: TrainConfig, out_dir: Path) -> tuple[Encoded, str]:
+    """Tokenize and encode the corpus into the token cache of ``out_dir`` (or reuse it); its cache key."""
+    cache_root = cache_folder(out_dir)
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryDirectory(prefix=".stdin-", dir=out_dir) as spool:
+            corpus.spool_stdin(Path(spool))
+            key = cache_key(corpus, cfg)
+            if cached(cache_root, key) is None:
+                check_disk(corpus, out_dir)
+            return prepare(corpus, cfg, cache_root), key
+    except OSError as error:
+        if error.errno in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG):
+            shutil.rmtree(cache_root, ignore_errors=True)
+            raise DiskFullError(
+                f"the disk filled while writing the token cache in {cache_root}; "
+                f"free some space (the cache takes about 1.5x the corpus) or choose another --out"
+            ) from None
+        raise
+
+
+def _check_resumable(state: dict[str, Any], encoded: Encoded, vocabulary_hash: str, out_dir: Path) -> None:
+    if state["corpus"]["vocabulary_sha256"] != vocabulary_hash:
+        raise UsageError(
+            f"the corpus is not the one the checkpoint in {out_dir} was trained on (its vocabulary differs); "
+            f"name the same corpus, or start over with --force"
+        )
+
+
+def _save(run: _Run, encoded: Encoded, checkpoint: Any, device: torch.device, workers: int, seconds: float, words_per_second: float) -> None:
+    model, cfg, out_dir = run.model, run.cfg, run.out_dir
+    if not _finite(model):
+        raise DivergedError(f"training diverged (the weights hold NaN or Inf); nothing was written; lower --lr (now {cfg.lr})")
+    files = run.identity["corpus"]["files"]
     metadata = {
         "embedcli_version": __version__,
         "config": cfg.to_dict(),
         "corpus": {
-            "files": [str(path) for path in corpus.files],
-            "tokens": tokens,
+            "files": files,
+            "tokens": encoded.corpus_tokens,
             "tokens_in_vocabulary": len(encoded.stream),
             "sentences": len(encoded.stream.offsets) - 1,
             "vocab_size": len(encoded.vocabulary),
@@ -122,11 +312,13 @@ def train(
         },
         "training": {
             "device": str(device),
-            "workers": worker_count(cfg, device),
+            "workers": workers,
+            "processes": run.group.world,
             "seconds": round(seconds, 3),
             "words_per_second": round(words_per_second),
-            "final_loss": loss,
-            "evaluation": evaluations,
+            "final_loss": run.state.loss,
+            "evaluation": run.state.evaluations,
+            "resumed": checkpoint is not None,
             "finished": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         },
     }
@@ -139,20 +331,74 @@ def train(
         words=encoded.vocabulary.words,
         metadata=metadata,
     )
-    if len(history) >= 2 and importlib.util.find_spec("matplotlib") is not None:
+    if len(run.state.history) >= 2 and importlib.util.find_spec("matplotlib") is not None:
         from .plot import plot_loss  # only where matplotlib is installed
 
-        plot_loss(history, out_dir / "loss.png")
-    return TrainResult(
-        model_dir=out_dir,
-        vocab_size=len(encoded.vocabulary),
-        tokens=tokens,
-        seconds=seconds,
-        words_per_second=words_per_second,
-        loss=loss,
-        device=str(device),
-        cached=encoded.cached,
-    )
+        plot_loss(run.state.history, out_dir / "loss.png")
+
+
+def check_memory(vocab_size: int, dim: int, device: torch.device, *, copies: int) -> None:
+    """Refuse before allocating when ``copies`` vocab x dim float32 tables cannot fit."""
+    needed = vocab_size * dim * 4 * copies
+    available = available_memory(device)
+    if available is not None and needed > available:
+        raise ConfigError(
+            f"training {vocab_size:,} words x --dim {dim} needs about {_size(needed)} of "
+            f"{'GPU ' if device.type == 'cuda' else ''}memory, but only {_size(available)} is free; "
+            f"lower --max-vocab (or raise --min-count) or --dim"
+        )
+
+
+def available_memory(device: torch.device) -> int | None:
+    """Bytes free for new tables: GPU memory, or MemAvailable within any cgroup limit."""
+    if device.type == "cuda":
+        return torch.cuda.mem_get_info(device)[0]
+    limits = []
+    try:
+        with open("/proc/meminfo") as meminfo:
+            for line in meminfo:
+                if line.startswith("MemAvailable:"):
+                    limits.append(int(line.split()[1]) * 1024)
+    except OSError:
+        pass
+    for path, used_path in (
+        ("/sys/fs/cgroup/memory.max", "/sys/fs/cgroup/memory.current"),
+        ("/sys/fs/cgroup/memory/memory.limit_in_bytes", "/sys/fs/cgroup/memory/memory.usage_in_bytes"),
+    ):
+        try:
+            limit = Path(path).read_text().strip()
+            if limit.isdigit() and int(limit) < 1 << 60:
+                limits.append(int(limit) - int(Path(used_path).read_text().strip()))
+                break
+        except (OSError, ValueError):
+            continue
+    return min(limits) if limits else None
+
+
+def check_disk(corpus: Corpus, out_dir: Path) -> None:
+    """Refuse to start encoding when the token cache clearly cannot fit on the disk of ``out_dir``."""
+    size = 0
+    for path in corpus.files:
+        try:
+            info = path.stat()
+        except OSError:
+            continue
+        size += info.st_size * (4 if path.suffix in (".gz", ".bz2", ".xz") else 1)
+    needed = size * 3 // 2  # raw ids, then rows: about 8 bytes per token of ~5 characters
+    free = shutil.disk_usage(out_dir).free
+    if needed > free:
+        raise EmbedcliError(
+            f"the token cache needs about {_size(needed)} in {cache_folder(out_dir)}, but the disk has "
+            f"{_size(free)} free; free some space or choose another --out"
+        )
+
+
+def _size(count: int) -> str:
+    return f"{count / 2**30:.1f} GiB" if count >= 2**30 else f"{count / 2**20:.0f} MiB"
+
+
+def _finite(model: SkipGram) -> bool:
+    return bool(torch.isfinite(model.input.weight).all()) and bool(torch.isfinite(model.output.weight).all())
 
 
 class _Progress:
@@ -164,7 +410,6 @@ class _Progress:
         self.loss: float | None = None
         self.stop = False
         self.error: BaseException | None = None
-        self.epoch_end: threading.Barrier | None = None  # set when every epoch ends with an evaluation
         self.evaluations: list[dict] = []
         self.messages: list[str] = []  # lines for the progress output, written by the main thread
         self.history: list[tuple[int, float]] = []  # (words done, smoothed loss), for loss.png
@@ -176,161 +421,294 @@ class _Progress:
         self.loss = value if self.loss is None else 0.9 * self.loss + 0.1 * value
 
 
-def _run_epochs(
-    model: SkipGram, encoded: Encoded, cfg: TrainConfig, device: torch.device, *, progress: bool
-) -> tuple[float | None, list[dict], list[tuple[int, float]]]:
-    workers = worker_count(cfg, device)
-    tokens = len(encoded.stream)
-    state = _Progress(workers, tokens * cfg.epochs)
-    counts = torch.from_numpy(encoded.vocabulary.counts)
-    keep = keep_probabilities(counts, cfg.sample).to(device)
-    cumulative = noise_table(counts).to(device)
-    hot = hot_rows(
-        keep.cpu(),
-        counts,
-        cumulative.cpu(),
-        chunk=cfg.chunk,
-        window=cfg.window,
-        negative=cfg.negative,
-        max_pairs=cfg.max_row_step / cfg.lr,
-    )
-    bounds = np.linspace(0, tokens, workers + 1).astype(np.int64)
-    if device.type == "cpu":
-        torch.set_num_threads(1)
-    if cfg.eval_analogies or cfg.eval_pairs:
-        state.epoch_end = threading.Barrier(workers, action=lambda: _evaluate_epoch(model, encoded, cfg, state))
-    threads = [
-        threading.Thread(
-            target=_guarded,
-            args=(model, encoded, cfg, device, keep, cumulative, hot, int(bounds[index]), int(bounds[index + 1]), index, state),
-            daemon=True,
+class _Run:
+    """One training run: the workers, their meetings, checkpoints and signals."""
+
+    def __init__(
+        self,
+        model: SkipGram,
+        encoded: Encoded,
+        cfg: TrainConfig,
+        device: torch.device,
+        out_dir: Path,
+        group: Any,
+        *,
+        workers: int,
+        progress: bool,
+    ) -> None:
+        self.model, self.encoded, self.cfg, self.device = model, encoded, cfg, device
+        self.out_dir, self.group, self.workers, self.progress = out_dir, group, workers, progress
+        tokens = len(encoded.stream)
+        self.state = _Progress(workers, tokens * cfg.epochs)
+        # Every worker of every process gets one stretch of the stream; each stretch is cut
+        # into the same number of spans, so that processes meet after every span together.
+        shards = group.world * workers
+        self.bounds = np.linspace(0, tokens, shards + 1).astype(np.int64)[group.rank * workers : (group.rank + 1) * workers + 1]
+        longest = int(np.max(np.diff(np.linspace(0, tokens, shards + 1).astype(np.int64)), initial=0))
+        self.spans = max(1, -(-longest // SPAN_TOKENS))
+        self.positions = [Position(0, 0, 0)] * workers
+        self.at_epoch_end = [False] * workers
+        self.everyone_at_epoch_end = False
+        self.pause = False  # a meeting is wanted: a checkpoint is due or a signal came
+        self.checkpoint_due = False
+        self.signal: int | None = None
+        self.last_checkpoint = time.monotonic()
+        self.writer: threading.Thread | None = None
+        self.previous_seconds = 0.0
+        self.started = time.perf_counter()
+        self.identity: dict[str, Any] = {}
+        self.meeting = threading.Barrier(workers, action=self._meet)
+
+    def restore(self, state: dict[str, Any]) -> float:
+        """Take up the positions, counters and records of a checkpoint; return its training seconds."""
+        self.positions = [Position(*position) for position in state["positions"]]
+        self.state.done = [int(count) for count in state["done"]]
+        self.state.loss = state["loss"]
+        self.state.history = [(int(words), float(loss)) for words, loss in state["history"]]
+        self.state.evaluations = list(state["evaluations"])
+        self.previous_seconds = float(state["seconds"])
+        return self.previous_seconds
+
+    # The main thread: start the workers, show progress, ask for checkpoints, take signals.
+    def go(self) -> None:
+        cfg, state = self.cfg, self.state
+        counts = torch.from_numpy(self.encoded.vocabulary.counts)
+        self.keep = keep_probabilities(counts, cfg.sample)
+        self.cumulative = noise_table(counts)
+        self.hot = hot_rows(
+            self.keep, counts, self.cumulative, chunk=cfg.chunk, window=cfg.window, negative=cfg.negative,
+            max_pairs=cfg.max_row_step / cfg.lr,
         )
-        for index in range(workers)
-    ]
-    bar = tqdm(
-        total=state.total,
-        unit="word",
-        unit_scale=True,
-        dynamic_ncols=True,
-        disable=not progress or not sys.stderr.isatty(),
-        desc="training",
-    )
-    try:
-        for thread in threads:
-            thread.start()
-        while any(thread.is_alive() for thread in threads):
+        self.keep, self.cumulative = self.keep.to(self.device), self.cumulative.to(self.device)
+        if self.device.type == "cpu":
+            torch.set_num_threads(1)
+        threads = [threading.Thread(target=self._guarded, args=(index,), daemon=True) for index in range(self.workers)]
+        bar = tqdm(
+            total=state.total, initial=state.words(), unit="word", unit_scale=True, dynamic_ncols=True,
+            disable=not self.progress or not sys.stderr.isatty() or self.group.rank != 0, desc="training",
+        )
+        handlers = self._take_signals()
+        try:
             for thread in threads:
-                thread.join(timeout=0.25)
-            while state.messages:
-                message = state.messages.pop(0)
-                if progress:
-                    bar.write(message, file=sys.stderr)
-            done = state.words()
-            if state.loss is not None and (not state.history or done - state.history[-1][0] >= state.total / 500):
-                state.history.append((done, state.loss))
-            bar.update(done - bar.n)
-            lr = learning_rate(cfg, done, state.total)
-            bar.set_postfix(loss=f"{state.loss:.3f}" if state.loss is not None else "-", lr=f"{lr:.3g}", refresh=False)
-    except BaseException:
-        state.stop = True
-        if state.epoch_end is not None:
-            state.epoch_end.abort()
-        for thread in threads:
-            thread.join()
-        raise
-    finally:
-        bar.close()
-    if state.error is not None:
-        raise state.error
-    for message in state.messages if progress else []:
-        print(message, file=sys.stderr)
-    if state.loss is not None:
-        state.history.append((state.words(), state.loss))
-    return state.loss, state.evaluations, state.history
-
-
-def _evaluate_epoch(model: SkipGram, encoded: Encoded, cfg: TrainConfig, state: _Progress) -> None:
-    """Score the vectors as they are at the end of an epoch (all workers wait meanwhile)."""
-    # The workers wait at the barrier meanwhile, so the table can be read in place, without a copy.
-    vectors = Vectors(encoded.vocabulary.words, model.input.weight.detach().cpu())
-    epoch = len(state.evaluations) + 1
-    entry: dict = {"epoch": epoch}
-    parts = [f"epoch {epoch}/{cfg.epochs}"]
-    if cfg.eval_analogies:
-        result = evaluate_analogies(vectors, cfg.eval_analogies)
-        entry["analogies"] = result.to_dict()
-        parts.append(f"analogy accuracy {result.accuracy:.4f}")
-    if cfg.eval_pairs:
-        pairs = evaluate_pairs(vectors, cfg.eval_pairs)
-        entry["pairs"] = pairs.to_dict()
-        parts.append(f"pairs Spearman {pairs.spearman:.4f}")
-    state.evaluations.append(entry)
-    state.messages.append(", ".join(parts))
-
-
-def _guarded(*args) -> None:
-    state: _Progress = args[-1]
-    try:
-        _work(*args)
-    except threading.BrokenBarrierError:  # another worker failed or training was interrupted
-        state.stop = True
-    except BaseException as error:  # handed to the main thread, which re-raises it
-        state.error = error
-        state.stop = True
-        if state.epoch_end is not None:
-            state.epoch_end.abort()
-
-
-def _work(
-    model: SkipGram,
-    encoded: Encoded,
-    cfg: TrainConfig,
-    device: torch.device,
-    keep: torch.Tensor,
-    cumulative: torch.Tensor,
-    hot: int,
-    start: int,
-    stop: int,
-    index: int,
-    state: _Progress,
-) -> None:
-    stream = encoded.stream
-    for epoch in range(cfg.epochs):
-        generator = torch.Generator(device=device).manual_seed(cfg.seed * 1_000_003 + epoch * 1009 + index)
-        for span_start in range(start, stop, SPAN_TOKENS):
-            span_stop = min(span_start + SPAN_TOKENS, stop)
-            rows = torch.from_numpy(stream.tokens[span_start:span_stop].astype(np.int64)).to(device)
-            sentences = torch.from_numpy(sentence_ids(stream.offsets, span_start, span_stop)).to(device)
-            span = make_span(
-                rows,
-                sentences,
-                keep,
-                window=cfg.window,
-                chunk=cfg.chunk,
-                negative=cfg.negative,
-                noise_block=cfg.noise_block,
-                noise_words=cfg.noise_words,
-                cumulative=cumulative,
-                generator=generator,
+                thread.start()
+            while any(thread.is_alive() for thread in threads):
+                for thread in threads:
+                    thread.join(timeout=0.25)
+                self._show(bar)
+                every = cfg.checkpoint_every * 60
+                if every and time.monotonic() - self.last_checkpoint >= every and not self.pause:
+                    self.checkpoint_due = self.pause = True
+        except BaseException:  # a second Ctrl-C: stop at once, keeping the last checkpoint
+            state.stop = True
+            self.meeting.abort()
+            for thread in threads:
+                thread.join()
+            raise
+        finally:
+            self._give_back_signals(handlers)
+            bar.close()
+        self._show(None)
+        if self.writer is not None:
+            self.writer.join()
+        if state.error is not None:
+            raise state.error
+        if self.signal is not None:
+            name = signal.Signals(self.signal).name
+            percent = 100 * state.words() / max(state.total, 1)
+            raise Interrupted(
+                f"stopped by {name} at {percent:.0f}%; checkpoint written; "
+                f"continue with: embedcli train --resume {self.out_dir}",
+                self.signal,
             )
-            raw = span_stop - span_start
-            chunks = span.centers // cfg.chunk
-            for number in range(chunks):
-                if state.stop:
+        if state.loss is not None:
+            state.history.append((state.words(), state.loss))
+
+    def _show(self, bar: tqdm | None) -> None:
+        state = self.state
+        while state.messages:
+            message = state.messages.pop(0)
+            if self.progress and self.group.rank == 0:
+                (bar.write(message, file=sys.stderr) if bar is not None else print(message, file=sys.stderr))
+        if bar is None:
+            return
+        done = state.words()
+        if state.loss is not None and (not state.history or done - state.history[-1][0] >= state.total / 500):
+            state.history.append((done, state.loss))
+        bar.update(done - bar.n)
+        lr = learning_rate(self.cfg, done, state.total)
+        bar.set_postfix(loss=f"{state.loss:.3f}" if state.loss is not None else "-", lr=f"{lr:.3g}", refresh=False)
+
+    def _take_signals(self) -> dict[int, Any]:
+        """SIGINT and SIGTERM ask for a checkpoint and a clean stop; a second one stops at once."""
+        if threading.current_thread() is not threading.main_thread():
+            return {}
+
+        def ask_to_stop(signum: int, frame: Any) -> None:
+            if self.signal is not None:
+                raise KeyboardInterrupt
+            self.signal = signum
+            self.pause = True
+
+        return {signum: signal.signal(signum, ask_to_stop) for signum in (signal.SIGINT, signal.SIGTERM)}
+
+    @staticmethod
+    def _give_back_signals(handlers: dict[int, Any]) -> None:
+        for signum, handler in handlers.items():
+            signal.signal(signum, handler)
+
+    # The meeting: runs in one worker while every other worker waits at the barrier.
+    def _meet(self) -> None:
+        try:
+            if self.group.world > 1:
+                flags = self.group.agree([self.checkpoint_due, self.signal is not None, self.state.error is not None])
+                self.group.merge(self.model)
+                self.checkpoint_due, interrupted = flags[0], flags[1]
+                if interrupted and self.signal is None:
+                    self.signal = signal.SIGTERM
+            self.everyone_at_epoch_end = all(self.at_epoch_end)
+            finished = self.everyone_at_epoch_end and self.positions[0].epoch == self.cfg.epochs
+            if self.everyone_at_epoch_end and (self.cfg.eval_analogies or self.cfg.eval_pairs):
+                self._evaluate_epoch()
+            # The last epoch's end needs no checkpoint: the model directory is written next.
+            if (self.everyone_at_epoch_end and not finished) or self.checkpoint_due or self.signal is not None:
+                self._checkpoint(wait=self.signal is not None)
+            if self.signal is not None:
+                self.state.stop = True
+            self.pause = False
+            self.checkpoint_due = False
+        except BaseException as error:
+            self.state.error = error
+            self.state.stop = True
+
+    def _checkpoint(self, *, wait: bool) -> None:
+        """Snapshot the tables and positions; write them in the background (or now, when stopping)."""
+        if not _finite(self.model):
+            raise DivergedError(
+                f"training diverged (the weights hold NaN or Inf); the last good checkpoint is kept in "
+                f"{self.out_dir}/.checkpoint; lower --lr (now {self.cfg.lr}) and start over with --force"
+            )
+        self.last_checkpoint = time.monotonic()
+        if self.group.rank != 0:
+            return
+        if self.writer is not None:
+            self.writer.join()
+        tensors = {
+            "input": self.model.input.weight.detach().to("cpu", copy=True).numpy(),
+            "output": self.model.output.weight.detach().to("cpu", copy=True).numpy(),
+        }
+        state = self.state
+        record = {
+            **self.identity,
+            "positions": [[p.epoch, p.span, p.chunk] for p in self.positions],
+            "done": list(state.done),
+            "loss": state.loss,
+            "history": state.history,
+            "evaluations": state.evaluations,
+            "seconds": self.previous_seconds + time.perf_counter() - self.started,
+            "progress": state.words() / max(state.total, 1),
+        }
+        self.writer = threading.Thread(target=self._write_checkpoint, args=(tensors, record), daemon=True)
+        self.writer.start()
+        if wait:
+            self.writer.join()
+
+    def _write_checkpoint(self, tensors: dict[str, np.ndarray], record: dict[str, Any]) -> None:
+        try:
+            save_checkpoint(self.out_dir, tensors, record)
+        except (OSError, EmbedcliError) as error:  # training goes on; the previous checkpoint stays
+            self.state.messages.append(f"embedcli: warning: could not write a checkpoint ({error}); the previous one is kept")
+
+    def _evaluate_epoch(self) -> None:
+        """Score the vectors as they are at the end of an epoch (all workers wait meanwhile)."""
+        cfg, state = self.cfg, self.state
+        vectors = Vectors(self.encoded.vocabulary.words, self.model.input.weight.detach().cpu())
+        epoch = self.positions[0].epoch
+        entry: dict = {"epoch": epoch}
+        parts = [f"epoch {epoch}/{cfg.epochs}"]
+        if cfg.eval_analogies:
+            result = evaluate_analogies(vectors, cfg.eval_analogies)
+            entry["analogies"] = result.to_dict()
+            parts.append(f"analogy accuracy {result.accuracy:.4f}")
+        if cfg.eval_pairs:
+            pairs = evaluate_pairs(vectors, cfg.eval_pairs)
+            entry["pairs"] = pairs.to_dict()
+            parts.append(f"pairs Spearman {pairs.spearman:.4f}")
+        state.evaluations.append(entry)
+        state.messages.append(", ".join(parts))
+
+    # The workers.
+    def _guarded(self, index: int) -> None:
+        state = self.state
+        try:
+            self._work(index)
+        except threading.BrokenBarrierError:  # another worker failed or training was interrupted
+            state.stop = True
+        except BaseException as error:  # handed to the main thread, which re-raises it
+            state.error = error
+            state.stop = True
+            self.meeting.abort()
+
+    def _wait(self, index: int, position: Position) -> bool:
+        """Meet the other workers at ``position``; False when training must stop."""
+        self.positions[index] = position
+        self.meeting.wait()
+        return not self.state.stop
+
+    def _work(self, index: int) -> None:
+        cfg = self.cfg
+        start, stop = int(self.bounds[index]), int(self.bounds[index + 1])
+        edges = np.linspace(start, stop, self.spans + 1).astype(np.int64)
+        together = self.group.world > 1  # processes meet after every span; no meetings mid-span
+        resume_from = self.positions[index]
+        for epoch in range(resume_from.epoch, cfg.epochs):
+            for number in range(self.spans):
+                here = Position(epoch, number, 0)
+                if (here.epoch, here.span) < (resume_from.epoch, resume_from.span):
+                    continue
+                first = resume_from.chunk if (here.epoch, here.span) == (resume_from.epoch, resume_from.span) else 0
+                if not self._train_span(index, here, int(edges[number]), int(edges[number + 1]), first, together):
                     return
-                lr = learning_rate(cfg, state.words(), state.total)
-                chunk = chunk_of(span, number * cfg.chunk, cfg.chunk)
-                loss = model.train_chunk(
-                    chunk, lr, hot_rows=hot, max_step=cfg.max_row_step, with_loss=number % LOSS_EVERY == 0
-                )
-                if loss is not None:
-                    if not math.isfinite(loss):
-                        raise EmbedcliError(
-                            f"training diverged (the loss became {loss}); lower --lr (now {cfg.lr})"
-                        )
-                    state.record_loss(loss / max(chunk.pairs, 1))
-                state.done[index] += raw * (number + 1) // chunks - raw * number // chunks
-            if not chunks:
-                state.done[index] += raw
-        if state.epoch_end is not None:
-            state.epoch_end.wait()
+                if together and number + 1 < self.spans and not self._wait(index, Position(epoch, number + 1, 0)):
+                    return
+            self.at_epoch_end[index] = True
+            while True:  # others may still be mid-epoch, meeting for a checkpoint
+                if not self._wait(index, Position(epoch + 1, 0, 0)):
+                    return
+                if self.everyone_at_epoch_end:
+                    break
+            self.at_epoch_end[index] = False
+
+    def _train_span(self, index: int, here: Position, span_start: int, span_stop: int, first: int, together: bool) -> bool:
+        cfg, state, device = self.cfg, self.state, self.device
+        stream = self.encoded.stream
+        seed = ((cfg.seed * 1_000_003 + here.epoch) * 1009 + self.group.rank * self.workers + index) * 100_003 + here.span
+        generator = torch.Generator(device=device).manual_seed(seed % (1 << 63))
+        rows = torch.from_numpy(stream.tokens[span_start:span_stop].astype(np.int64)).to(device)
+        sentences = torch.from_numpy(sentence_ids(stream.offsets, span_start, span_stop)).to(device)
+        span = make_span(
+            rows, sentences, self.keep, window=cfg.window, chunk=cfg.chunk, negative=cfg.negative,
+            noise_block=cfg.noise_block, noise_words=cfg.noise_words, cumulative=self.cumulative, generator=generator,
+        )
+        raw = span_stop - span_start
+        chunks = span.centers // cfg.chunk
+        for number in range(first, chunks):
+            if state.stop:
+                return False
+            if self.pause and not together and not self._wait(index, Position(here.epoch, here.span, number)):
+                return False
+            lr = learning_rate(cfg, state.words(), state.total)
+            chunk = chunk_of(span, number * cfg.chunk, cfg.chunk)
+            loss = self.model.train_chunk(
+                chunk, lr, hot_rows=self.hot, max_step=cfg.max_row_step, with_loss=number % LOSS_EVERY == 0
+            )
+            if loss is not None:
+                if not math.isfinite(loss):
+                    raise DivergedError(
+                        f"training diverged (the loss became {loss}); the last good checkpoint is kept in "
+                        f"{self.out_dir}/.checkpoint; lower --lr (now {cfg.lr}) and start over with --force"
+                    )
+                state.record_loss(loss / max(chunk.pairs, 1))
+            state.done[index] += raw * (number + 1) // chunks - raw * number // chunks
+        if not chunks:
+            state.done[index] += raw
+        return True

@@ -1,0 +1,174 @@
+"""Nothing is lost: checkpoints and resume, signals, determinism, locks, full disks, divergence."""
+
+from __future__ import annotations
+
+import errno
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import embedcli.store
+from embedcli.config import DEFAULTS
+from embedcli.errors import EmbedcliError
+from embedcli.store import load_model, locked
+
+from .conftest import DEMO, DEMO_ANALOGIES, DEMO_CONFIG, run_cli
+
+DETERMINISTIC = ["--config", str(DEMO_CONFIG), "--deterministic", "--epochs", "3", "--quiet"]
+
+
+def _start(*args: str) -> subprocess.Popen:
+    return subprocess.Popen(
+        [sys.executable, "-m", "embedcli", *map(str, args)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env={**os.environ, "PYTHONIOENCODING": "utf-8"},
+    )
+
+
+def _wait_for_checkpoint(out: Path, generation: int, process: subprocess.Popen, timeout: float = 120) -> None:
+    state = out / ".checkpoint" / "state.json"
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        assert process.poll() is None, process.communicate()[1].decode()
+        try:
+            if json.loads(state.read_text())["generation"] >= generation:
+                return
+        except (OSError, ValueError):
+            pass
+        time.sleep(0.05)
+    raise AssertionError("no checkpoint appeared")
+
+
+def _vectors(model: Path) -> np.ndarray:
+    return np.array(load_model(model)[1]["vectors"])
+
+
+@pytest.fixture(scope="module")
+def uninterrupted(tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("whole") / "model"
+    result = run_cli("train", DEMO, *DETERMINISTIC, "--out", out)
+    assert result.code == 0, result.stderr
+    return out
+
+
+def test_deterministic_runs_are_bit_identical(uninterrupted, tmp_path):
+    result = run_cli("train", DEMO, *DETERMINISTIC, "--out", tmp_path / "again")
+    assert result.code == 0, result.stderr
+    assert np.array_equal(_vectors(uninterrupted), _vectors(tmp_path / "again"))
+
+
+@pytest.mark.parametrize(("how", "generation"), [("SIGINT", 2), ("SIGTERM", 5), ("SIGKILL", 3)])
+def test_an_interrupted_run_resumes_to_the_same_vectors(uninterrupted, tmp_path, how, generation):
+    out = tmp_path / "model"
+    process = _start("train", DEMO, *DETERMINISTIC, "--out", out, "--checkpoint-every", "0.004")
+    _wait_for_checkpoint(out, generation, process)
+    process.send_signal(getattr(signal, how))
+    _, stderr = process.communicate(timeout=120)
+    if how == "SIGKILL":
+        assert process.returncode == -signal.SIGKILL
+    else:
+        assert process.returncode == 128 + getattr(signal, how), stderr.decode()
+        lines = stderr.decode().strip().splitlines()
+        assert len(lines) == 1 and f"embedcli train --resume {out}" in lines[0], lines
+    assert not (out / "config.json").exists()
+
+    refused = run_cli("train", DEMO, *DETERMINISTIC, "--out", out)
+    assert refused.code == 2 and "--resume" in refused.stderr
+
+    resumed = run_cli("train", "--resume", out, "--quiet")
+    assert resumed.code == 0, resumed.stderr
+    assert np.array_equal(_vectors(uninterrupted), _vectors(out))
+    assert not (out / ".checkpoint").exists()
+
+
+def test_the_fast_path_resumes_with_its_quality(tmp_path):
+    out = tmp_path / "model"
+    process = _start("train", DEMO, "--config", DEMO_CONFIG, "--quiet", "--out", out, "--checkpoint-every", "0.004")
+    _wait_for_checkpoint(out, 4, process)
+    process.send_signal(signal.SIGINT)
+    assert process.wait(timeout=120) == 130
+    assert run_cli("train", "--resume", out, "--quiet").code == 0
+    result = run_cli("evaluate", "--model", out, "--analogies", DEMO_ANALOGIES, "--json")
+    assert json.loads(result.stdout)["analogies"][0]["accuracy"] >= 0.9
+
+
+def test_resume_refuses_changed_settings_and_finished_models(tmp_path, demo_model):
+    refused = run_cli("train", "--resume", demo_model, "--dim", "20")
+    assert refused.code == 2 and "drop --dim" in refused.stderr
+    finished = run_cli("train", "--resume", demo_model)
+    assert finished.code == 2 and "nothing to resume" in finished.stderr
+    empty = run_cli("train", "--resume", tmp_path)
+    assert empty.code == 2 and "no checkpoint" in empty.stderr
+
+
+def test_a_corrupted_checkpoint_is_refused(tmp_path):
+    out = tmp_path / "model"
+    process = _start("train", DEMO, *DETERMINISTIC, "--out", out, "--checkpoint-every", "0.004")
+    _wait_for_checkpoint(out, 2, process)
+    process.kill()
+    process.wait()
+    weights = next((out / ".checkpoint").glob("weights-*.safetensors"))
+    data = bytearray(weights.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    weights.write_bytes(bytes(data))
+    result = run_cli("train", "--resume", out)
+    assert result.code == 2 and "truncated or corrupted" in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
+
+
+def test_a_second_training_into_the_same_folder_is_refused(tmp_path, small_corpus):
+    out = tmp_path / "model"
+    out.mkdir()
+    with locked(out):
+        result = run_cli("train", small_corpus, "--out", out, "--quiet")
+    assert result.code == 1 and "another embedcli training" in result.stderr
+
+
+def test_a_full_disk_while_saving_keeps_the_previous_model(tmp_path, demo_model, monkeypatch):
+    model = tmp_path / "model"
+    shutil.copytree(demo_model, model)
+    before = {path.name: path.read_bytes() for path in model.iterdir() if path.is_file()}
+    real = embedcli.store.write_tensors
+
+    def fills_the_disk(stream, tensors, metadata):
+        real(stream, {"vectors": tensors["vectors"][:10]}, metadata)  # some bytes land, then the disk is full
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(embedcli.store, "write_tensors", fills_the_disk)
+    vectors = np.ones((5, 4), dtype=np.float32)
+    with pytest.raises(EmbedcliError, match="disk is full"):
+        embedcli.store.save_model(
+            model, vectors=vectors, words_counts=np.ones(5), token_ids=np.arange(5),
+            tokenizer_json="{}", words=list("abcde"), metadata={},
+        )
+    assert {path.name: path.read_bytes() for path in model.iterdir() if path.is_file()} == before
+    assert not [path for path in model.iterdir() if path.name.endswith(".tmp")]
+
+
+def test_divergence_stops_with_one_line_and_writes_no_model(tmp_path, small_corpus):
+    out = tmp_path / "model"
+    result = run_cli(
+        "train", small_corpus, "--out", out, "--lr", "50000", "--max-row-step", "1e12", "--min-count", "1", "--quiet"
+    )
+    assert result.code == 1, result.stderr
+    assert "diverged" in result.stderr and "--lr" in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
+    assert not (out / "config.json").exists()
+
+
+def test_tables_too_large_for_memory_are_refused_before_allocating(tmp_path, small_corpus):
+    result = run_cli("train", small_corpus, "--out", tmp_path / "model", "--dim", "200000000", "--quiet")
+    assert result.code == 2 and "--dim" in result.stderr and "memory" in result.stderr
+
+
+def test_deterministic_is_a_setting_with_a_default():
+    assert DEFAULTS.deterministic is False and DEFAULTS.checkpoint_every > 0
