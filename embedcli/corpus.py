@@ -14,12 +14,15 @@ import os
 import shutil
 import stat
 import sys
+import zlib
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import BinaryIO
 
 from .errors import CorpusError
 
+# what a damaged .gz/.bz2/.xz raises while it is read (zlib.error is not an OSError)
+_DAMAGED = (OSError, EOFError, lzma.LZMAError, zlib.error)
 BLOCK_BYTES = 1 << 20  # read size, and the longest piece a single line is cut into
 _COMPRESSED = {".gz": gzip.open, ".bz2": bz2.open, ".xz": lzma.open}
 _ERROR_HANDLER = "embedcli.count-invalid"
@@ -38,27 +41,68 @@ class Corpus:
     """One or more text sources read as lines; iterate it as often as needed.
 
     ``paths`` may name files, folders (their text files, recursively, in sorted
-    order) and ``-`` for stdin. Stdin can be read once only: call
-    :meth:`spool_stdin` before iterating twice.
+    order) and ``-`` for stdin. Stdin, named pipes and devices can be read once
+    only: call :meth:`spool_stdin` before iterating twice.
+
+    ``max_words`` (0: no limit) stops reading after the line that brings the
+    whitespace-separated words to that many, so that an endless stream ends; a
+    tokenizer makes at least one token of every such word, so the tokens it
+    yields reach a ``--max-tokens`` of the same number.
     """
 
-    def __init__(self, paths: Sequence[str | os.PathLike]) -> None:
+    def __init__(self, paths: Sequence[str | os.PathLike], *, max_words: int = 0) -> None:
         if not paths:
             raise CorpusError("no corpus given; name one or more text files, folders or '-'")
         self.files: list[Path] = []
         for path in paths:
             self.files.extend(_expand(str(path)))
+        self.max_words = max_words
         self.invalid_bytes = 0
 
     def spool_stdin(self, folder: Path) -> Corpus:
-        """Copy stdin to a file in ``folder`` so the corpus can be read more than once."""
-        if Path("-") in self.files:
+        """Copy stdin, named pipes and devices to files in ``folder`` so the corpus can be read more than once.
+
+        Reading stops at ``max_words`` words (what iterating would read anyway), and a stream whose
+        first block holds NUL bytes is refused as binary before it is copied further (``/dev/zero``).
+        """
+        spooled_files = []
+        for number, path in enumerate(self.files):
+            if path != Path("-") and _is_regular(path):
+                spooled_files.append(path)
+                continue
             folder.mkdir(parents=True, exist_ok=True)
-            spooled = folder / "stdin.txt"
-            with open(spooled, "wb") as out:
-                shutil.copyfileobj(sys.stdin.buffer, out, BLOCK_BYTES)
-            self.files = [spooled if path == Path("-") else path for path in self.files]
+            spooled = folder / ("stdin.txt" if path == Path("-") else f"{number}-{path.name}")
+            self._spool(path, spooled)
+            spooled_files.append(spooled)
+        self.files = spooled_files
         return self
+
+    def _spool(self, path: Path, spooled: Path) -> None:
+        name = "- (stdin)" if path == Path("-") else str(path)
+        compressed = path.suffix.lower() in _COMPRESSED
+        words = 0
+        in_word = False  # whether the last byte copied was part of a word
+        first = True
+        with open(spooled, "wb") as out:
+            source = sys.stdin.buffer if path == Path("-") else _open_raw(path)
+            try:
+                while block := source.read(BLOCK_BYTES):
+                    if first and not compressed and b"\0" in block[:8192]:
+                        raise CorpusError(f"corpus {name} looks like a binary file, not text")
+                    first = False
+                    out.write(block)
+                    if self.max_words and not compressed:
+                        # words started in this block, less one continuing from the last block;
+                        # one word past the limit proves the last word needed is complete
+                        words += len(block.split()) - (in_word and not block[:1].isspace())
+                        in_word = not block[-1:].isspace()
+                        if words > self.max_words:
+                            break
+            finally:
+                if source is not sys.stdin.buffer:
+                    source.close()
+        if compressed and not _is_text(spooled):
+            raise CorpusError(f"corpus {name} looks like a binary file, not text")
 
     def fingerprint(self) -> list[list]:
         """Path, size and modification time of each file: what a token cache is keyed by."""
@@ -70,10 +114,18 @@ class Corpus:
 
     def __iter__(self) -> Iterator[str]:
         _invalid_bytes[0] = 0
-        for path in self.files:
-            with _open_binary(path) as stream:
-                yield from _lines(stream)
-        self.invalid_bytes = _invalid_bytes[0]
+        words = 0
+        try:
+            for path in self.files:
+                with _open_binary(path) as stream:
+                    for line in _lines(stream):
+                        yield line
+                        if self.max_words:
+                            words += len(line.split())
+                            if words >= self.max_words:
+                                return
+        finally:  # also when the reader stops early
+            self.invalid_bytes = _invalid_bytes[0]
 
     def batches(self, lines_per_batch: int = 8192, chars_per_batch: int = 4 * BLOCK_BYTES) -> Iterator[list[str]]:
         """Lists of lines, for the tokenizer's batch calls; bounded in lines and in characters."""
@@ -109,6 +161,8 @@ def _expand(path: str) -> list[Path]:
             and _is_text(child)
         ]
         if not found:
+            if not os.access(target, os.R_OK | os.X_OK):
+                raise CorpusError(f"cannot read corpus folder {path}: permission denied")
             raise CorpusError(f"folder {path} holds no text files")
         return found
     if not os.access(target, os.R_OK):
@@ -118,12 +172,24 @@ def _expand(path: str) -> list[Path]:
     return [target]
 
 
+def _is_regular(path: Path) -> bool:
+    try:
+        return stat.S_ISREG(path.stat().st_mode)
+    except OSError:
+        return True  # opening it will tell what is wrong
+
+
 def _open_binary(path: Path) -> BinaryIO:
     if path == Path("-"):
         return open(sys.stdin.fileno(), "rb", closefd=False)
-    opener = _COMPRESSED.get(path.suffix.lower(), open)
+    return _open_raw(path, _COMPRESSED.get(path.suffix.lower(), open))
+
+
+def _open_raw(path: Path, opener=open) -> BinaryIO:
     try:
         return opener(path, "rb")
+    except PermissionError:
+        raise CorpusError(f"cannot read corpus {path}: permission denied") from None
     except OSError as error:
         raise CorpusError(f"cannot read corpus {path}: {error.strerror or error}") from None
 
@@ -133,7 +199,7 @@ def _is_text(path: Path) -> bool:
     try:
         with _open_binary(path) as stream:
             head = stream.read(8192)
-    except (OSError, EOFError, lzma.LZMAError):
+    except _DAMAGED:
         return False
     return b"\0" not in head
 
@@ -145,7 +211,7 @@ def _lines(stream: BinaryIO) -> Iterator[str]:
     while True:
         try:
             block = stream.read(BLOCK_BYTES)
-        except (OSError, EOFError, lzma.LZMAError) as error:
+        except _DAMAGED as error:
             raise CorpusError(f"corpus stream is damaged: {error}") from None
         text = pending + decoder.decode(block, final=not block)
         lines = text.split("\n")

@@ -113,8 +113,12 @@ def make_span(
     reach = torch.randint(1, window + 1, (centers,), generator=generator, device=device)
     offsets = torch.arange(-window, window + 1, device=device)
     center_sentences = all_sentences[window : window + centers]
+    # A span whose every token was sub-sampled away has no centers (and is shorter than one window)
+    windows = (
+        all_sentences.unfold(0, 2 * window + 1, 1) if centers else all_sentences.new_zeros((0, 2 * window + 1))
+    )
     valid = (
-        (all_sentences.unfold(0, 2 * window + 1, 1) == center_sentences[:, None])
+        (windows == center_sentences[:, None])
         & (offsets.abs()[None, :] <= reach[:, None])
         & (offsets != 0)[None, :]
         & (center_sentences >= 0)[:, None]

@@ -1,9 +1,12 @@
 """Tokenizer, vocabulary and the token-id file every epoch trains from.
 
-The HuggingFace tokenizer splits text into tokens; we count them ourselves
-(sub-sampling and the noise distribution need the counts), keep those reaching
-``min_count``, and write the corpus once as int32 vocabulary rows with sentence
-offsets, memory-mapped by training.
+Two passes over the corpus, each in memory that does not grow with its size.
+The first counts the words ourselves (sub-sampling and the noise distribution
+need the counts) in a table of bounded size that forgets the rarest words when
+it fills, as word2vec.c does; the words reaching ``min_count`` (the
+``max_vocab`` most frequent) make a WordLevel tokenizer. The second writes the
+corpus batch by batch as int32 vocabulary rows with sentence offsets,
+memory-mapped by training. A tokenizer.json given by the user is used as it is.
 """
 
 from __future__ import annotations
@@ -11,20 +14,36 @@ from __future__ import annotations
 import hashlib
 import itertools
 import json
+import logging
+import re
 import shutil
+from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import BinaryIO
 
 import numpy as np
-from tokenizers import Tokenizer, models, normalizers, pre_tokenizers, trainers
+from tokenizers import Tokenizer, models, normalizers, pre_tokenizers
 
 from .config import TrainConfig
 from .corpus import Corpus
 from .errors import ConfigError, CorpusError
 
+log = logging.getLogger(__name__)
+
 UNKNOWN = "[UNK]"
-CACHE_FORMAT = 2
+CACHE_FORMAT = 3
+BATCH_CHARS = 1 << 20  # characters of text tokenized at a time
 REMAP_TOKENS = 1 << 22  # tokens turned into rows at a time, to bound memory
+REMAP_LINES = 1 << 16
+# Distinct words held while counting (about 100 bytes each in Python): see count_limit.
+COUNT_FLOOR = 2_000_000
+COUNT_CEILING = 10_000_000
+COUNT_PER_KEPT = 10
+# The 'default' pre-tokenizer's regex \w+|[^\w\s]+ on ASCII text.
+_ASCII_TOKEN = re.compile(r"[A-Za-z0-9_]+|[^A-Za-z0-9_\s]+", re.ASCII)
 
 
 @dataclass(frozen=True)
@@ -83,109 +102,304 @@ class Encoded:
 
 def prepare(corpus: Corpus, cfg: TrainConfig, cache_root: Path) -> Encoded:
     """Tokenize, count and encode the corpus, or reuse the cached result of the same inputs."""
-    key = _cache_key(corpus, cfg)
+    key = cache_key(corpus, cfg)
     folder = cache_root / key
-    if (folder / "done").exists():
-        tokenizer = Tokenizer.from_file(str(folder / "tokenizer.json"))
-        vocabulary, stats = _read_vocabulary(folder)
-        return Encoded(tokenizer, vocabulary, _read_stream(folder), **stats, cached=True)
+    found = cached(cache_root, key)
+    if found is not None:
+        return found
     if cache_root.exists():
         shutil.rmtree(cache_root)  # one cached corpus at a time keeps the disk bounded
     folder.mkdir(parents=True)
 
-    raw_path = folder / "token-ids.tmp"
-    if cfg.tokenizer == "whitespace":
-        lengths, counts, words = _encode_whitespace(corpus, raw_path)
-        kept = _kept(counts, cfg, special=[])
-        tokenizer = new_tokenizer("whitespace", [words[raw_id] for raw_id in kept])
-        token_ids = np.asarray([tokenizer.token_to_id(words[raw_id]) for raw_id in kept], dtype=np.int64)
+    if cfg.tokenizer in ("default", "whitespace"):
+        tokenizer, vocabulary, corpus_tokens = _encode_counted(corpus, cfg, folder)
     else:
-        tokenizer = _trained_tokenizer(corpus, cfg)
-        lengths, counts = _encode_raw(corpus, tokenizer, raw_path)
-        special = [token_id for token_id, token in tokenizer.get_added_tokens_decoder().items() if token.special]
-        kept = _kept(counts, cfg, special=special)
-        token_ids = kept.astype(np.int64)
-    vocabulary = Vocabulary(
-        words=[tokenizer.id_to_token(int(token_id)) for token_id in token_ids],
-        counts=counts[kept],
-        token_ids=token_ids,
-    )
-    remap = np.full(len(counts), -1, dtype=np.int32)
-    remap[kept] = np.arange(len(kept), dtype=np.int32)
-    _remap(raw_path, lengths, remap, folder, cfg.max_sentence)
-    raw_path.unlink()
+        tokenizer, vocabulary, corpus_tokens = _encode_with_tokenizer(corpus, cfg, folder)
     tokenizer.save(str(folder / "tokenizer.json"))
-    stats = {"invalid_bytes": corpus.invalid_bytes, "corpus_tokens": int(lengths.sum())}
+    stats = {"invalid_bytes": corpus.invalid_bytes, "corpus_tokens": corpus_tokens}
     _write_vocabulary(folder, vocabulary, stats)
     (folder / "done").write_text("ok\n")
     return Encoded(tokenizer, vocabulary, _read_stream(folder), **stats, cached=False)
 
 
-def _trained_tokenizer(corpus: Corpus, cfg: TrainConfig) -> Tokenizer:
-    if cfg.tokenizer == "default":
-        tokenizer = new_tokenizer(cfg.tokenizer)
-        trainer = trainers.WordLevelTrainer(
-            vocab_size=cfg.max_vocab + 1 if cfg.max_vocab else 2**31 - 1,
-            min_frequency=cfg.min_count,
-            special_tokens=[UNKNOWN],
-            show_progress=False,
+def count_limit(max_vocab: int) -> int:
+    """How many distinct words counting holds before it forgets the rarest (see :class:`WordCounts`).
+
+    Ten per word ``max_vocab`` keeps, from COUNT_FLOOR up to COUNT_CEILING (never fewer than
+    twice ``max_vocab``); COUNT_CEILING without ``max_vocab``.
+    """
+    if not max_vocab:
+        return COUNT_CEILING
+    return max(COUNT_FLOOR, min(COUNT_PER_KEPT * max_vocab, COUNT_CEILING), 2 * max_vocab)
+
+
+class WordCounts:
+    """Occurrences of words, holding at most ``limit`` distinct words at any time.
+
+    word2vec.c's ReduceVocab: when new words would overflow the table, the rarest
+    are forgotten, here every word counted at most as often as the ``limit // 2``-th
+    most frequent one (word2vec.c raises a fixed threshold by one each time; taking
+    it from the counts halves the table every time, so a stream of new words costs
+    one reduction per ``limit // 2`` of them). A forgotten word that comes back
+    counts from zero, so a kept word's count may be short by what it had when it
+    was forgotten: at most ``largest_forgotten`` each time.
+    """
+
+    def __init__(self, limit: int) -> None:
+        if limit < 2:
+            raise ValueError(f"a word table needs room for 2 words at least, got {limit}")
+        self.limit = limit
+        self.counts: Counter[str] = Counter()
+        self.tokens = 0  # every word added, forgotten or not
+        self.reductions = 0
+        self.largest_forgotten = 0
+
+    def add(self, words: list[str]) -> None:
+        """Count ``words`` (a list, so that Counter counts it in C)."""
+        room = self.limit // 2  # what a reduction frees at least, so a piece always fits after one
+        for start in range(0, len(words), room):
+            piece = words[start : start + room] if len(words) > room else words
+            if len(self.counts) + len(piece) > self.limit:
+                self._reduce()
+            self.counts.update(piece)
+        self.tokens += len(words)
+
+    def _reduce(self) -> None:
+        values = np.fromiter(self.counts.values(), dtype=np.int64, count=len(self.counts))
+        keep = self.limit // 2
+        threshold = int(np.partition(values, len(values) - keep)[len(values) - keep])
+        forgotten = [word for word, count in self.counts.items() if count <= threshold]
+        for word in forgotten:  # in place: a second table would double the peak
+            del self.counts[word]
+        self.reductions += 1
+        self.largest_forgotten = max(self.largest_forgotten, threshold)
+
+
+def count_words(corpus: Corpus, kind: str, *, limit: int, max_tokens: int = 0) -> WordCounts:
+    """First pass of 'default' and 'whitespace': count the words in at most ``limit`` table entries."""
+    counted = WordCounts(limit)
+    splitter = new_tokenizer(kind)
+    for batch in corpus.batches(chars_per_batch=BATCH_CHARS):
+        words = _words(batch, kind, splitter)
+        if max_tokens:
+            words = words[: max_tokens - counted.tokens]
+        counted.add(words)
+        if max_tokens and counted.tokens >= max_tokens:
+            break
+    return counted
+
+
+def _encode_counted(corpus: Corpus, cfg: TrainConfig, folder: Path) -> tuple[Tokenizer, Vocabulary, int]:
+    """'default' and 'whitespace': count, keep the most frequent words, encode straight into rows.
+
+    The second pass counts the kept words again, exactly; a word forgotten while
+    counting (see :class:`WordCounts`) may then move up, and the rows are renumbered.
+    """
+    kind = cfg.tokenizer
+    counted = count_words(corpus, kind, limit=count_limit(cfg.max_vocab), max_tokens=cfg.max_tokens)
+    if counted.reductions:
+        log.info(
+            "counted the corpus in %d reductions of its word table (%d words); words seen at most %d times "
+            "at a reduction were forgotten",
+            counted.reductions, counted.limit, counted.largest_forgotten,
         )
-        tokenizer.train_from_iterator(corpus.batches(), trainer=trainer)
-        return tokenizer
+    words = _select(counted, cfg)
+    del counted
+    tokenizer = new_tokenizer(kind, words)
+    rows = {word: row for row, word in enumerate(words)}
+    with _writing(folder, len(words), cfg.max_sentence) as writer:
+        for batch in corpus.batches(chars_per_batch=BATCH_CHARS):
+            ids, lengths = _encode_batch(batch, kind, rows, tokenizer)
+            if cfg.max_tokens:
+                room = cfg.max_tokens - writer.corpus_tokens
+                ids, lengths = ids[:room], _cut_lengths(lengths, room)
+            writer.add(ids, lengths)
+            if cfg.max_tokens and writer.corpus_tokens >= cfg.max_tokens:
+                break
+    del rows
+    counts = writer.counts
+    order = np.argsort(-counts, kind="stable")
+    if (order != np.arange(len(order))).any():
+        _renumber(folder / "tokens.i32", order)
+        words = [words[row] for row in order.tolist()]
+        counts = counts[order]
+        tokenizer = new_tokenizer(kind, words)
+    token_ids = np.arange(1, len(words) + 1, dtype=np.int64)  # new_tokenizer's ids: 0 is UNKNOWN
+    return tokenizer, Vocabulary(words=words, counts=counts, token_ids=token_ids), writer.corpus_tokens
+
+
+def _select(counted: WordCounts, cfg: TrainConfig) -> list[str]:
+    """The words reaching min_count, most frequent first (ties: first seen), at most max_vocab."""
+    if not counted.tokens:
+        raise CorpusError("the corpus is empty: it holds no words")
+    counted.counts.pop(UNKNOWN, None)  # the tokenizer's own unknown token is never a word
+    words = list(counted.counts)
+    values = np.fromiter(counted.counts.values(), dtype=np.int64, count=len(words))
+    kept = np.flatnonzero(values >= cfg.min_count)
+    if len(kept) == 0:
+        most = int(values.max()) if len(values) else 0
+        raise CorpusError(
+            f"no word occurs --min-count {cfg.min_count} times (the most frequent occurs {most} times); "
+            f"lower --min-count"
+        )
+    kept = kept[np.argsort(-values[kept], kind="stable")]
+    if cfg.max_vocab:
+        kept = kept[: cfg.max_vocab]
+    return [words[index] for index in kept.tolist()]
+
+
+def _words(batch: list[str], kind: str, splitter: Tokenizer) -> list[str]:
+    """Every token of the lines of ``batch``, in order, exactly as the ``kind`` tokenizer splits them.
+
+    'whitespace' is Python's split (see :func:`_encode_batch`). 'default' splits
+    runs of ASCII lines with a regular expression, several times faster than
+    HuggingFace's normalize + pre-tokenize calls and the same on ASCII text (NFKC
+    leaves it alone; ``\\w`` and ``\\s`` are the ASCII classes of the Rust regex
+    ``\\w+|[^\\w\\s]+``, whose ``\\s`` leaves out 0x1C-0x1F, as Python's re.ASCII does);
+    other lines go through the tokenizer's own normalizer and pre-tokenizer.
+    """
+    if kind == "whitespace":
+        return list(itertools.chain.from_iterable(map(str.split, batch)))
+    words: list[str] = []
+    for is_ascii, run in itertools.groupby(batch, key=str.isascii):
+        text = "\n".join(run)
+        if is_ascii:
+            words += _ASCII_TOKEN.findall(text.lower())
+        else:
+            pieces = splitter.pre_tokenizer.pre_tokenize_str(splitter.normalizer.normalize_str(text))
+            words += [word for word, _ in pieces]
+    return words
+
+
+def _encode_batch(batch: list[str], kind: str, rows: dict[str, int], tokenizer: Tokenizer) -> tuple[np.ndarray, np.ndarray]:
+    """The row of every token of ``batch`` (-1: not kept) and the tokens of each line.
+
+    A dictionary lookup in Python is several times faster than a WordLevel
+    encode; ``tokenizer`` (knowing the kept words) encodes only 'default' lines
+    that are not ASCII. The 'whitespace' tokenizer.json splits like Python's
+    str.split, except at the ASCII separators 0x1C-0x1F, which only Python splits at.
+    """
+    if kind == "whitespace":
+        return _lookup([line.split() for line in batch], rows)
+    parts = []
+    for is_ascii, run in itertools.groupby(batch, key=str.isascii):
+        if is_ascii:
+            parts.append(_lookup([_ASCII_TOKEN.findall(line.lower()) for line in run], rows))
+            continue
+        encodings = tokenizer.encode_batch_fast(list(run), add_special_tokens=False)
+        ids = np.fromiter(itertools.chain.from_iterable(encoding.ids for encoding in encodings), dtype=np.int32)
+        lengths = np.fromiter((len(encoding.ids) for encoding in encodings), dtype=np.int64, count=len(encodings))
+        parts.append((ids - 1, lengths))  # token id i is row i - 1; UNKNOWN (0) becomes -1
+    if len(parts) == 1:
+        return parts[0]
+    return np.concatenate([ids for ids, _ in parts]), np.concatenate([lengths for _, lengths in parts])
+
+
+def _lookup(split: list[list[str]], rows: dict[str, int]) -> tuple[np.ndarray, np.ndarray]:
+    lengths = np.fromiter(map(len, split), dtype=np.int64, count=len(split))
+    words = itertools.chain.from_iterable(split)
+    ids = np.fromiter(map(rows.get, words, itertools.repeat(-1)), dtype=np.int32, count=int(lengths.sum()))
+    return ids, lengths
+
+
+def _cut_lengths(lengths: np.ndarray, room: int) -> np.ndarray:
+    """Line lengths of the first ``room`` tokens: the line that crosses it is cut, later ones become empty."""
+    starts = np.cumsum(lengths) - lengths
+    return np.clip(room - starts, 0, lengths)
+
+
+class _RowWriter:
+    """Appends vocabulary rows and sentence offsets to the token files, one batch at a time.
+
+    Tokens whose row is -1 are left out, sentences left empty vanish and longer
+    ones than ``max_sentence`` are split; nothing is held per token or per sentence.
+    """
+
+    def __init__(self, tokens: BinaryIO, offsets: BinaryIO, rows: int, max_sentence: int) -> None:
+        self.counts = np.zeros(rows, dtype=np.int64)  # of each row written
+        self.corpus_tokens = 0  # every token given, written or not
+        self.written = 0
+        self.max_sentence = max_sentence
+        self._tokens = tokens
+        self._offsets = offsets
+        offsets.write(np.zeros(1, dtype=np.int64).tobytes())
+
+    def add(self, rows: np.ndarray, line_lengths: np.ndarray) -> None:
+        """Write ``rows`` (int32), the tokens of lines ``line_lengths`` long."""
+        keep = rows >= 0
+        kept = rows[keep]
+        sentence = np.repeat(np.arange(len(line_lengths)), line_lengths)
+        lengths = np.bincount(sentence[keep], minlength=len(line_lengths))
+        lengths = _split_long(lengths[lengths > 0], self.max_sentence)
+        self._tokens.write(kept.tobytes())
+        self._offsets.write((self.written + np.cumsum(lengths, dtype=np.int64)).tobytes())
+        self.counts += np.bincount(kept, minlength=len(self.counts))
+        self.written += len(kept)
+        self.corpus_tokens += len(rows)
+
+
+@contextmanager
+def _writing(folder: Path, rows: int, max_sentence: int) -> Iterator[_RowWriter]:
+    """A :class:`_RowWriter` into ``folder``'s tokens.i32 and offsets.i64."""
+    with open(folder / "tokens.i32", "wb") as tokens, open(folder / "offsets.i64", "wb") as offsets:
+        yield _RowWriter(tokens, offsets, rows, max_sentence)
+
+
+def _renumber(path: Path, order: np.ndarray) -> None:
+    """Rewrite the token file in place so that row ``order[i]`` becomes row ``i``."""
+    if not path.stat().st_size:
+        return
+    new_row = np.empty(len(order), dtype=np.int32)
+    new_row[order] = np.arange(len(order), dtype=np.int32)
+    tokens = np.memmap(path, dtype=np.int32, mode="r+")
+    for start in range(0, len(tokens), REMAP_TOKENS):
+        tokens[start : start + REMAP_TOKENS] = new_row[tokens[start : start + REMAP_TOKENS]]
+    tokens.flush()
+    del tokens
+
+
+def _encode_with_tokenizer(corpus: Corpus, cfg: TrainConfig, folder: Path) -> tuple[Tokenizer, Vocabulary, int]:
+    """A tokenizer.json given by the user: write its ids in one pass, then turn the kept ones into rows.
+
+    Its vocabulary bounds the counts; the ids and line lengths wait in files, not in memory.
+    """
     if not Path(cfg.tokenizer).is_file():
         raise ConfigError(
             f"--tokenizer {cfg.tokenizer}: use 'default', 'whitespace' or the path of a tokenizer.json"
         )
-    return load_tokenizer(cfg.tokenizer)
-
-
-def _encode_raw(corpus: Corpus, tokenizer: Tokenizer, path: Path) -> tuple[np.ndarray, np.ndarray]:
-    """Write every line's tokenizer ids to ``path``; return line lengths and id counts."""
+    tokenizer = load_tokenizer(cfg.tokenizer)
+    raw_path, lengths_path = folder / "token-ids.tmp", folder / "lengths.tmp"
     counts = np.zeros(tokenizer.get_vocab_size(with_added_tokens=True), dtype=np.int64)
-    lengths: list[np.ndarray] = []
-    with open(path, "wb") as out:
-        for batch in corpus.batches():
+    written = 0
+    with open(raw_path, "wb") as raw, open(lengths_path, "wb") as lengths_out:
+        for batch in corpus.batches(chars_per_batch=BATCH_CHARS):
             encodings = tokenizer.encode_batch_fast(batch, add_special_tokens=False)
-            ids = np.fromiter(
-                itertools.chain.from_iterable(encoding.ids for encoding in encodings), dtype=np.int32
-            )
-            lengths.append(np.fromiter((len(encoding.ids) for encoding in encodings), dtype=np.int64))
-            if len(ids):
-                counts += np.bincount(ids, minlength=len(counts))[: len(counts)]
-            out.write(ids.tobytes())
-    if not lengths or counts.sum() == 0:
+            ids = np.fromiter(itertools.chain.from_iterable(encoding.ids for encoding in encodings), dtype=np.int32)
+            lengths = np.fromiter((len(encoding.ids) for encoding in encodings), dtype=np.int64, count=len(encodings))
+            if cfg.max_tokens:
+                ids, lengths = ids[: cfg.max_tokens - written], _cut_lengths(lengths, cfg.max_tokens - written)
+            written += len(ids)
+            counts += np.bincount(ids, minlength=len(counts))[: len(counts)]
+            raw.write(ids.tobytes())
+            lengths_out.write(lengths.tobytes())
+            if cfg.max_tokens and written >= cfg.max_tokens:
+                break
+    if written == 0:
         raise CorpusError("the corpus is empty: it holds no words")
-    return np.concatenate(lengths), counts
-
-
-def _encode_whitespace(corpus: Corpus, path: Path) -> tuple[np.ndarray, np.ndarray, list[str]]:
-    """The 'whitespace' tokenizer in one pass: ids in order of first appearance, written to ``path``.
-
-    Splitting on whitespace needs no tokenizer model, and a dictionary lookup in
-    Python is several times faster than a WordLevel encode; the tokenizer.json
-    written for the kept words splits the same way (Python's str.split also
-    splits at the ASCII separators 0x1C-0x1F, which HuggingFace's does not).
-    Returns line lengths, counts per id and the word of each id.
-    """
-    index: dict[str, int] = {}
-    lengths: list[np.ndarray] = []
-    chunks: list[np.ndarray] = []
-    with open(path, "wb") as out:
-        for batch in corpus.batches():
-            split = [line.split() for line in batch]
-            lengths.append(np.fromiter(map(len, split), dtype=np.int64, count=len(split)))
-            words = list(itertools.chain.from_iterable(split))
-            for word in sorted(set(words).difference(index)):  # new words get the next ids
-                index[word] = len(index)
-            ids = np.fromiter(map(index.__getitem__, words), dtype=np.int32, count=len(words))
-            out.write(ids.tobytes())
-            chunks.append(np.bincount(ids))
-    counts = np.zeros(len(index), dtype=np.int64)
-    for part in chunks:
-        counts[: len(part)] += part
-    if not len(counts) or counts.sum() == 0:
-        raise CorpusError("the corpus is empty: it holds no words")
-    return np.concatenate(lengths), counts, list(index)
+    special = [token_id for token_id, token in tokenizer.get_added_tokens_decoder().items() if token.special]
+    kept = _kept(counts, cfg, special=special)
+    remap = np.full(len(counts), -1, dtype=np.int32)
+    remap[kept] = np.arange(len(kept), dtype=np.int32)
+    with _writing(folder, len(kept), cfg.max_sentence) as writer:
+        _remap(raw_path, lengths_path, remap, writer)
+    raw_path.unlink()
+    lengths_path.unlink()
+    vocabulary = Vocabulary(
+        words=[tokenizer.id_to_token(int(token_id)) for token_id in kept],
+        counts=counts[kept],
+        token_ids=kept.astype(np.int64),
+    )
+    return tokenizer, vocabulary, written
 
 
 def _kept(counts: np.ndarray, cfg: TrainConfig, *, special: list[int]) -> np.ndarray:
@@ -203,48 +417,37 @@ def _kept(counts: np.ndarray, cfg: TrainConfig, *, special: list[int]) -> np.nda
     return kept[: cfg.max_vocab] if cfg.max_vocab else kept
 
 
-def _remap(raw_path: Path, lengths: np.ndarray, remap: np.ndarray, folder: Path, max_sentence: int) -> None:
-    """Turn tokenizer ids into rows, dropping unkept tokens; write rows and sentence offsets."""
-    raw = np.memmap(raw_path, dtype=np.int32, mode="r") if raw_path.stat().st_size else np.zeros(0, np.int32)
-    sentence_lengths: list[np.ndarray] = []
-    ends = np.cumsum(lengths)
-    with open(folder / "tokens.i32", "wb") as out:
-        first = start = 0
-        while first < len(lengths):
-            # whole sentences, about REMAP_TOKENS tokens at a time (at least one sentence)
-            last = max(first + 1, int(np.searchsorted(ends, start + REMAP_TOKENS, side="right")))
-            part = lengths[first:last]
-            stop = int(ends[last - 1])
-            rows = remap[raw[start:stop]]
-            keep = rows >= 0
-            sentence = np.repeat(np.arange(len(part), dtype=np.int32), part)
-            kept_lengths = np.bincount(sentence[keep], minlength=len(part))
-            sentence_lengths.append(_split_long(kept_lengths[kept_lengths > 0], max_sentence))
-            out.write(rows[keep].tobytes())
-            first, start = last, stop
-    all_lengths = np.concatenate(sentence_lengths)
-    offsets = np.zeros(len(all_lengths) + 1, dtype=np.int64)
-    np.cumsum(all_lengths, out=offsets[1:])
-    offsets.tofile(folder / "offsets.i64")
-    del raw
+def _remap(raw_path: Path, lengths_path: Path, remap: np.ndarray, writer: _RowWriter) -> None:
+    """Turn tokenizer ids into rows through ``writer``, whole lines about REMAP_TOKENS tokens at a time."""
+    raw = _mapped(raw_path, np.int32)
+    line_lengths = _mapped(lengths_path, np.int64)
+    first = start = 0
+    while first < len(line_lengths):
+        block = np.asarray(line_lengths[first : first + REMAP_LINES])
+        ends = np.cumsum(block)
+        count = max(1, int(np.searchsorted(ends, REMAP_TOKENS, side="right")))  # at least one line
+        stop = start + int(ends[count - 1])
+        writer.add(remap[raw[start:stop]], block[:count])
+        first, start = first + count, stop
+    del raw, line_lengths
 
 
 def _split_long(lengths: np.ndarray, max_sentence: int) -> np.ndarray:
+    """Sentence lengths with each longer than ``max_sentence`` cut into pieces of that many (the last shorter)."""
     if not len(lengths) or lengths.max() <= max_sentence:
         return lengths
-    pieces = []
-    for length in lengths.tolist():
-        while length > max_sentence:
-            pieces.append(max_sentence)
-            length -= max_sentence
-        pieces.append(length)
-    return np.asarray(pieces, dtype=np.int64)
+    pieces = -(-lengths // max_sentence)
+    result = np.full(int(pieces.sum()), max_sentence, dtype=np.int64)
+    result[np.cumsum(pieces) - 1] = lengths - (pieces - 1) * max_sentence
+    return result
+
+
+def _mapped(path: Path, dtype: type) -> np.ndarray:
+    return np.memmap(path, dtype=dtype, mode="r") if path.stat().st_size else np.zeros(0, dtype)
 
 
 def _read_stream(folder: Path) -> TokenStream:
-    path = folder / "tokens.i32"
-    tokens = np.memmap(path, dtype=np.int32, mode="r") if path.stat().st_size else np.zeros(0, np.int32)
-    return TokenStream(tokens=tokens, offsets=np.fromfile(folder / "offsets.i64", dtype=np.int64))
+    return TokenStream(tokens=_mapped(folder / "tokens.i32", np.int32), offsets=_mapped(folder / "offsets.i64", np.int64))
 
 
 def _write_vocabulary(folder: Path, vocabulary: Vocabulary, stats: dict[str, int]) -> None:
@@ -267,7 +470,8 @@ def _read_vocabulary(folder: Path) -> tuple[Vocabulary, dict[str, int]]:
     return vocabulary, payload["stats"]
 
 
-def _cache_key(corpus: Corpus, cfg: TrainConfig) -> str:
+def cache_key(corpus: Corpus, cfg: TrainConfig) -> str:
+    """What a token cache is keyed by: the corpus files as they are now and the settings that shape it."""
     tokenizer = cfg.tokenizer
     if tokenizer not in ("default", "whitespace") and Path(tokenizer).is_file():
         tokenizer = hashlib.sha256(Path(tokenizer).read_bytes()).hexdigest()
@@ -278,8 +482,19 @@ def _cache_key(corpus: Corpus, cfg: TrainConfig) -> str:
         "min_count": cfg.min_count,
         "max_vocab": cfg.max_vocab,
         "max_sentence": cfg.max_sentence,
+        "max_tokens": cfg.max_tokens,
     }
     return hashlib.sha256(json.dumps(identity).encode()).hexdigest()[:16]
+
+
+def cached(cache_root: Path, key: str) -> Encoded | None:
+    """The corpus encoded under ``key`` (see :func:`cache_key`), if that cache is still there."""
+    folder = cache_root / key
+    if not (folder / "done").exists():
+        return None
+    tokenizer = Tokenizer.from_file(str(folder / "tokenizer.json"))
+    vocabulary, stats = _read_vocabulary(folder)
+    return Encoded(tokenizer, vocabulary, _read_stream(folder), **stats, cached=True)
 
 
 def cache_folder(out_dir: Path) -> Path:
