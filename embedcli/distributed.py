@@ -86,6 +86,7 @@ class Group(Alone):
         except Exception as error:  # the rendezvous failed: wrong address, or a rank never came
             raise GroupError(f"could not join the other training processes: {_first_line(error)}") from None
         self.merged: list[torch.Tensor] | None = None
+        self.merges = 0
 
     def encode(self, encode: Callable[[], Any]) -> Any:
         """Rank 0 tokenizes first; then the first rank of each machine (a cache hit where the
@@ -125,9 +126,13 @@ class Group(Alone):
             self._call(lambda table=table: self.dist.all_reduce(table, group=self.meetings), "while merging the tables")
             table.add_(merged)
             merged.copy_(table)
+        self.merges += 1
 
-    def bytes_per_merge(self, model: torch.nn.Module) -> int:
-        return 2 * model.input.weight.numel() * model.input.weight.element_size()
+    def traffic(self) -> dict[str, int]:
+        """Merges so far and the bytes each all-reduces (both tables; a ring all-reduce sends
+        about twice that per rank)."""
+        size = 0 if self.merged is None else sum(table.numel() * table.element_size() for table in self.merged)
+        return {"merges": self.merges, "bytes_per_merge": size, "processes": self.world}
 
     def close(self) -> None:
         try:

@@ -14,6 +14,7 @@ run needs only the positions, not generator states.
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import hashlib
 import importlib.util
@@ -137,6 +138,8 @@ def train(
     from .distributed import join_group  # a no-op outside torchrun
 
     group = join_group(cfg)
+    if group.world > 1 and any(str(path) == "-" for path in corpus_paths):
+        raise UsageError("under torchrun every process reads the corpus itself: give files, not - (stdin)")
     if group.rank == 0:
         check_output_dir(out_dir, force=force)
     corpus = Corpus(corpus_paths)
@@ -199,7 +202,7 @@ def _train(
     started = time.perf_counter()
     if group.rank == 0:
         out_dir.mkdir(parents=True, exist_ok=True)
-    with locked(out_dir) if group.rank == 0 else _nothing():
+    with locked(out_dir) if group.rank == 0 else contextlib.nullcontext():
         if encoded is None:
             files = [str(path) for path in corpus.files]  # before stdin is spooled: '-' stays '-'
             encoded, key = group.encode(lambda: _encode(corpus, cfg, out_dir))
@@ -257,21 +260,15 @@ def _train(
     )
 
 
-class _nothing:
-    def __enter__(self) -> None:
-        return None
-
-    def __exit__(self, *exc: object) -> None:
-        return None
-
-
 def _encode(corpus: Corpus, cfg: TrainConfig, out_dir: Path) -> tuple[Encoded, str]:
     """Tokenize and encode the corpus into the token cache of ``out_dir`` (or reuse it); its cache key."""
     cache_root = cache_folder(out_dir)
+    reads_stdin = any(str(path) == "-" for path in corpus.files)
     try:
         out_dir.mkdir(parents=True, exist_ok=True)
-        with tempfile.TemporaryDirectory(prefix=".stdin-", dir=out_dir) as spool:
-            corpus.spool_stdin(Path(spool))
+        with tempfile.TemporaryDirectory(prefix=".stdin-", dir=out_dir) if reads_stdin else contextlib.nullcontext() as spool:
+            if spool is not None:
+                corpus.spool_stdin(Path(spool))
             key = cache_key(corpus, cfg)
             if cached(cache_root, key) is None:
                 check_disk(corpus, out_dir)
@@ -319,6 +316,8 @@ def _save(run: _Run, encoded: Encoded, checkpoint: Any, device: torch.device, wo
             "final_loss": run.state.loss,
             "evaluation": run.state.evaluations,
             "resumed": checkpoint is not None,
+            "checkpoints": {key: round(value, 3) for key, value in run.checkpoints.items()},
+            **({"communication": run.group.traffic()} if run.group.world > 1 else {}),
             "finished": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         },
     }
@@ -457,6 +456,8 @@ class _Run:
         self.previous_seconds = 0.0
         self.started = time.perf_counter()
         self.identity: dict[str, Any] = {}
+        # What checkpoints cost: written, seconds the workers waited for a snapshot, seconds of writing meanwhile.
+        self.checkpoints = {"written": 0, "pause_seconds": 0.0, "write_seconds": 0.0}
         self.meeting = threading.Barrier(workers, action=self._meet)
 
     def restore(self, state: dict[str, Any]) -> float:
@@ -590,6 +591,7 @@ class _Run:
         self.last_checkpoint = time.monotonic()
         if self.group.rank != 0:
             return
+        paused = time.perf_counter()
         if self.writer is not None:
             self.writer.join()
         tensors = {
@@ -611,10 +613,14 @@ class _Run:
         self.writer.start()
         if wait:
             self.writer.join()
+        self.checkpoints["pause_seconds"] += time.perf_counter() - paused
 
     def _write_checkpoint(self, tensors: dict[str, np.ndarray], record: dict[str, Any]) -> None:
         try:
+            started = time.perf_counter()
             save_checkpoint(self.out_dir, tensors, record)
+            self.checkpoints["written"] += 1
+            self.checkpoints["write_seconds"] += time.perf_counter() - started
         except (OSError, EmbedcliError) as error:  # training goes on; the previous checkpoint stays
             self.state.messages.append(f"embedcli: warning: could not write a checkpoint ({error}); the previous one is kept")
 
