@@ -11,7 +11,6 @@ import codecs
 import gzip
 import lzma
 import os
-import shutil
 import stat
 import sys
 import zlib
@@ -58,6 +57,10 @@ class Corpus:
             self.files.extend(_expand(str(path)))
         self.max_words = max_words
         self.invalid_bytes = 0
+
+    def needs_spooling(self) -> bool:
+        """Whether a source can be read once only (stdin, a named pipe, a device): see :meth:`spool_stdin`."""
+        return any(path == Path("-") or not _is_regular(path) for path in self.files)
 
     def spool_stdin(self, folder: Path) -> Corpus:
         """Copy stdin, named pipes and devices to files in ``folder`` so the corpus can be read more than once.
@@ -182,12 +185,12 @@ def _is_regular(path: Path) -> bool:
 def _open_binary(path: Path) -> BinaryIO:
     if path == Path("-"):
         return open(sys.stdin.fileno(), "rb", closefd=False)
-    return _open_raw(path, _COMPRESSED.get(path.suffix.lower(), open))
+    return _open_raw(path, _COMPRESSED.get(path.suffix.lower()))
 
 
-def _open_raw(path: Path, opener=open) -> BinaryIO:
+def _open_raw(path: Path, opener=None) -> BinaryIO:
     try:
-        return opener(path, "rb")
+        return (opener or open)(path, "rb")
     except PermissionError:
         raise CorpusError(f"cannot read corpus {path}: permission denied") from None
     except OSError as error:

@@ -275,7 +275,8 @@ def _looks_like_text(record: bytes, dim: int) -> bool:
     if len(fields) == dim + 1:
         return True
     try:
-        np.array(fields[-dim:], dtype=np.float32)
+        with np.errstate(over="ignore"):  # only whether they parse matters here
+            np.array(fields[-dim:], dtype=np.float32)
     except ValueError:
         return False
     return len(fields) > dim + 1
@@ -316,6 +317,9 @@ def import_vectors(
             if dim < 1:
                 raise UsageError(f"{path} line 1: expected a word and its values, found {first[:60]!r}")
             rows = min(count, limit) if limit else count
+            size = path.stat().st_size
+            if rows * (4 * dim if fmt == "bin" else 2 * dim) > size:  # the fewest bytes a row can take
+                raise UsageError(f"{path} is truncated: expected {rows} vectors of {dim} values, but it holds only {size} bytes")
             out_dir.mkdir(parents=True, exist_ok=True)
             scratch = out_dir / ".import-vectors.tmp"
             matrix = np.memmap(scratch, dtype=np.float32, mode="w+", shape=(max(rows, 1), dim))
@@ -380,9 +384,12 @@ def _read_text(reader: _Reader, matrix: np.ndarray, rows: int, dim: int, path: P
             raise UsageError(f"{path} line {number}: expected a word and {dim} values, found {len(fields) - 1} values")
         word = " ".join(fields[:-dim])  # a few GloVe files hold words with spaces
         try:
-            matrix[len(words)] = np.array(fields[-dim:], dtype=np.float32)
+            with np.errstate(over="ignore"):  # too large for float32: refused below with the line number
+                values = np.array(fields[-dim:], dtype=np.float32)
         except ValueError:
             raise UsageError(f"{path} line {number}: a value is not a number") from None
+        _check_finite(values, path, number)
+        matrix[len(words)] = values
         _add_word(word, words, seen, path, number)
     return words, invalid
 
@@ -399,9 +406,17 @@ def _read_binary(reader: _Reader, matrix: np.ndarray, rows: int, dim: int, path:
             raise UsageError(f"{path} is truncated: expected {rows} vectors, found {len(words)}")
         word, bad = decode(raw)
         invalid += bad
-        matrix[len(words)] = np.frombuffer(data, dtype="<f4")
+        values = np.frombuffer(data, dtype="<f4")
+        _check_finite(values, path, len(words) + 2)
+        matrix[len(words)] = values
         _add_word(word, words, seen, path, len(words) + 2)
     return words, invalid
+
+
+def _check_finite(values: np.ndarray, path: Path, number: int) -> None:
+    """Infinite and NaN values would turn every cosine with the row into NaN: refuse them."""
+    if not np.isfinite(values).all():
+        raise UsageError(f"{path} line {number}: a value is infinite, NaN or too large for float32")
 
 
 def _add_word(word: str, words: list[str], seen: dict[str, int], path: Path, number: int) -> None:

@@ -336,6 +336,8 @@ def map_tensors(path: Path) -> tuple[dict[str, np.ndarray], dict[str, str]]:
                 tensors[name] = np.memmap(path, dtype=dtype.newbyteorder("<"), mode="r", offset=8 + length + start, shape=shape)
     except (ValueError, KeyError, TypeError, OverflowError, UnicodeDecodeError, json.JSONDecodeError) as error:
         raise ModelError(f"{path} is damaged: {error}") from None
+    except PermissionError:
+        raise ModelError(f"cannot read {path}: permission denied") from None
     return tensors, metadata
 
 
@@ -351,6 +353,8 @@ def read_config(model_dir: Path) -> dict[str, Any]:
         config = json.loads(path.read_text(encoding="utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError):
         raise ModelError(f"{path} is damaged: it is not valid JSON") from None
+    except PermissionError:
+        raise ModelError(f"cannot read {path}: permission denied") from None
     if not isinstance(config, dict) or config.get("format") != FORMAT:
         raise ModelError(f"{model_dir} is not an embedcli model ({CONFIG} names another format)")
     version = config.get("version")
@@ -423,6 +427,9 @@ def open_model(model_dir: Path) -> OpenModel:
                 or not all(isinstance(word, str) for word in model.words)
             ):
                 raise ModelError(f"{model_dir / WORDS} is damaged: it does not list one word per vector")
+    except PermissionError as error:
+        model.verified()
+        raise ModelError(f"cannot read {error.filename}: permission denied") from None
     except ModelError:
         model.verified()  # a checksum mismatch explains the damage better
         raise
@@ -445,7 +452,8 @@ def _verify(model_dir: Path, name: str, expected: str | None, failures: list[Mod
                     for start in range(0, len(view), 1 << 24):
                         digest.update(view[start : start + (1 << 24)])
     except OSError as error:  # in a thread: reported by verified(), never as a stray traceback
-        failures.append(ModelError(f"cannot read {path}: {error.strerror or error}"))
+        reason = "permission denied" if isinstance(error, PermissionError) else error.strerror or error
+        failures.append(ModelError(f"cannot read {path}: {reason}"))
         return
     if digest.hexdigest() != expected:
         failures.append(

@@ -57,6 +57,7 @@ from .vocab import Encoded, cache_folder, cache_key, cached, prepare
 
 log = logging.getLogger("embedcli")
 SPAN_TOKENS = 1 << 20  # most raw tokens a worker sub-samples at once
+MERGE_TOKENS = 1 << 18  # under torchrun: most raw tokens a worker trains between two merges
 LOSS_EVERY = 16  # chunks between two loss measurements
 
 
@@ -142,7 +143,7 @@ def train(
         raise UsageError("under torchrun every process reads the corpus itself: give files, not - (stdin)")
     if group.rank == 0:
         check_output_dir(out_dir, force=force)
-    corpus = Corpus(corpus_paths)
+    corpus = Corpus(corpus_paths, max_words=cfg.max_tokens)  # an endless stdin stops there
     return _train(corpus, cfg, out_dir, group, progress=progress, checkpoint=None, force=force)
 
 
@@ -263,7 +264,7 @@ def _train(
 def _encode(corpus: Corpus, cfg: TrainConfig, out_dir: Path) -> tuple[Encoded, str]:
     """Tokenize and encode the corpus into the token cache of ``out_dir`` (or reuse it); its cache key."""
     cache_root = cache_folder(out_dir)
-    reads_stdin = any(str(path) == "-" for path in corpus.files)
+    reads_stdin = corpus.needs_spooling()  # stdin, named pipes and devices are read once, into a spool
     try:
         out_dir.mkdir(parents=True, exist_ok=True)
         with tempfile.TemporaryDirectory(prefix=".stdin-", dir=out_dir) if reads_stdin else contextlib.nullcontext() as spool:
@@ -438,13 +439,14 @@ class _Run:
         self.model, self.encoded, self.cfg, self.device = model, encoded, cfg, device
         self.out_dir, self.group, self.workers, self.progress = out_dir, group, workers, progress
         tokens = len(encoded.stream)
-        self.state = _Progress(workers, tokens * cfg.epochs)
         # Every worker of every process gets one stretch of the stream; each stretch is cut
         # into the same number of spans, so that processes meet after every span together.
-        shards = group.world * workers
-        self.bounds = np.linspace(0, tokens, shards + 1).astype(np.int64)[group.rank * workers : (group.rank + 1) * workers + 1]
-        longest = int(np.max(np.diff(np.linspace(0, tokens, shards + 1).astype(np.int64)), initial=0))
-        self.spans = max(1, -(-longest // SPAN_TOKENS))
+        shards = np.linspace(0, tokens, group.world * workers + 1).astype(np.int64)
+        self.bounds = shards[group.rank * workers : (group.rank + 1) * workers + 1]
+        span_tokens = SPAN_TOKENS if group.world == 1 else MERGE_TOKENS
+        self.spans = max(1, -(-int(np.max(np.diff(shards), initial=0)) // span_tokens))
+        # The learning rate decays over this process's share, which it walks at the others' pace.
+        self.state = _Progress(workers, int(self.bounds[-1] - self.bounds[0]) * cfg.epochs)
         self.positions = [Position(0, 0, 0)] * workers
         self.at_epoch_end = [False] * workers
         self.everyone_at_epoch_end = False

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from tokenizers import Tokenizer
 
-from .errors import UnknownWordError, UsageError
+from .errors import ModelError, UnknownWordError, UsageError
 from .store import open_model
 
 if TYPE_CHECKING:
@@ -53,8 +53,12 @@ class Vectors:
         model = open_model(Path(model_dir))  # checksums are computed meanwhile, in the background
         words = model.words
         if words is None:  # a directory without words.json: the tokenizer knows them
-            vocabulary = {token_id: token for token, token_id in _tokenizer(model.tokenizer_json).get_vocab(True).items()}
-            words = [vocabulary[token_id] for token_id in model.tensors["token_ids"].tolist()]
+            try:
+                vocabulary = {token_id: token for token, token_id in _tokenizer(model.tokenizer_json).get_vocab(True).items()}
+                words = [vocabulary[token_id] for token_id in model.tensors["token_ids"].tolist()]
+            except (ModelError, KeyError):
+                model.verified()  # a checksum mismatch explains the damage better
+                raise ModelError(f"{model_dir} is damaged: its tokenizer does not know every row's token id") from None
         vectors = cls(
             words,
             model.tensors["vectors"],
@@ -226,7 +230,10 @@ class Vectors:
 
 @functools.lru_cache(maxsize=4)
 def _tokenizer(tokenizer_json: str) -> Tokenizer:
-    return Tokenizer.from_str(tokenizer_json)
+    try:
+        return Tokenizer.from_str(tokenizer_json)
+    except Exception as error:  # noqa: BLE001 (the Rust side raises a bare Exception)
+        raise ModelError(f"the model's tokenizer.json is damaged: {error}; train again") from None
 
 
 def _normalizer(tokenizer_json: str) -> Callable[[str], str]:

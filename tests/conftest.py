@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -24,18 +25,39 @@ class Result:
     stderr: str
 
 
-def run_cli(*args: str, input: bytes | None = None, cwd: Path | None = None, timeout: float = 300) -> Result:
-    """Run ``python -m embedcli ARGS`` and return its exit code and output."""
-    env = {**os.environ, "PYTHONIOENCODING": "utf-8"}
+def run_cli(
+    *args: str,
+    input: bytes | None = None,
+    cwd: Path | None = None,
+    timeout: float = 300,
+    env: dict[str, str | None] | None = None,
+    prefix: Sequence[str] = (),
+) -> Result:
+    """Run ``python -m embedcli ARGS`` and return its exit code and output.
+
+    ``env`` changes the environment (a value of None removes the variable); ``prefix`` runs the
+    command through another one, such as ``setpriv`` to run it as another user.
+    """
+    environment = {**os.environ, "PYTHONIOENCODING": "utf-8"}
+    for name, value in (env or {}).items():
+        if value is None:
+            environment.pop(name, None)
+        else:
+            environment[name] = value
     process = subprocess.run(
-        [sys.executable, "-m", "embedcli", *map(str, args)],
+        [*prefix, sys.executable, "-m", "embedcli", *map(str, args)],
         input=input if input is not None else b"",
         capture_output=True,
         cwd=cwd,
-        env=env,
+        env=environment,
         timeout=timeout,
+        check=False,
     )
-    return Result(process.returncode, process.stdout.decode("utf-8"), process.stderr.decode("utf-8"))
+    return Result(
+        process.returncode,
+        process.stdout.decode("utf-8", errors="backslashreplace"),
+        process.stderr.decode("utf-8", errors="backslashreplace"),
+    )
 
 
 @pytest.fixture(scope="session")

@@ -3,7 +3,13 @@
 from __future__ import annotations
 
 import gzip
+import json
+import os
 import shutil
+import subprocess
+import sys
+import tempfile
+import threading
 from pathlib import Path
 
 import pytest
@@ -89,6 +95,26 @@ def _setup(case: str, tmp: Path, corpus: Path, model: Path) -> list[str]:
         else:
             config.write_text(config.read_text().replace('"embedcli-model"', '"other-tool"'))
         return ["lookup", "king", "--model", str(copy)]
+    if case == "endless device":
+        return ["train", "/dev/zero", *out]
+    if case == "max-tokens -1":
+        return ["train", str(corpus), "--max-tokens", "-1", *out]
+    if case == "lookup without a word":
+        return ["lookup", "--model", str(model)]
+    if case == "unknown analogy method":
+        return ["analogy", "man", "king", "woman", "--method", "div", "--model", str(model)]
+    if case == "evaluate without a file":
+        return ["evaluate", "--model", str(model)]
+    if case == "missing file to evaluate":
+        return ["evaluate", "--pairs", str(tmp / "nope.txt"), "--model", str(model)]
+    if case == "float16 word2vec binary":
+        return ["export", "--format", "bin", "--dtype", "float16", "--model", str(model), "--out", str(tmp / "x.bin")]
+    if case == "import an infinite value":
+        (tmp / "vectors.txt").write_text("2 2\na 1 2\nb inf 3\n")
+        return ["import", str(tmp / "vectors.txt"), "--out", str(tmp / "imported")]
+    if case == "import a header larger than the file":
+        (tmp / "vectors.txt").write_text("99999999999 99999999\na 1 2\n")
+        return ["import", str(tmp / "vectors.txt"), "--out", str(tmp / "imported")]
     if case == "unknown export format":
         return ["export", "--format", "xls", "--model", str(model), "--out", str(tmp / "x")]
     if case == "export into a missing folder":
@@ -121,7 +147,7 @@ CASES = {
     "missing config": (2, "does not exist"),
     "out is a file": (2, "is a file"),
     "out holds other files": (2, "--force"),
-    "no corpus": (2, "Missing argument"),
+    "no corpus": (2, "give a corpus to train on"),
     "unknown word": (2, "close matches: king"),
     "missing model": (2, "no model at"),
     "folder that is not a model": (2, "not an embedcli model"),
@@ -130,6 +156,15 @@ CASES = {
     "damaged config": (2, "not valid JSON"),
     "newer format": (2, "newer embedcli"),
     "foreign format": (2, "not an embedcli model"),
+    "endless device": (2, "looks like a binary file"),
+    "max-tokens -1": (2, "--max-tokens must be 0 (read everything) or more"),
+    "lookup without a word": (2, "give one or more words to look up"),
+    "unknown analogy method": (2, "unknown analogy method 'div'; use add or mul"),
+    "evaluate without a file": (2, "give --analogies FILE and/or --pairs FILE"),
+    "missing file to evaluate": (2, "evaluation file"),
+    "float16 word2vec binary": (2, "holds float32 only"),
+    "import an infinite value": (2, "line 3: a value is infinite, NaN or too large"),
+    "import a header larger than the file": (2, "is truncated: expected 99999999999 vectors"),
     "unknown export format": (2, "unknown export format 'xls'"),
     "export into a missing folder": (2, "does not exist"),
 }
@@ -161,10 +196,13 @@ def test_out_holding_other_files_is_left_untouched(tmp_path, small_corpus):
 def test_a_failed_training_keeps_the_previous_model(tmp_path, small_corpus, demo_model):
     model = tmp_path / "model"
     shutil.copytree(demo_model, model)
-    before = {p.name: p.read_bytes() for p in model.iterdir() if p.is_file()}
+    def model_files() -> dict[str, bytes]:  # not the lock file, which holds the last writer's process id
+        return {p.name: p.read_bytes() for p in model.iterdir() if p.is_file() and not p.name.startswith(".")}
+
+    before = model_files()
     (tmp_path / "empty.txt").write_text("")
     assert run_cli("train", tmp_path / "empty.txt", "--out", model).code == 2
-    assert {p.name: p.read_bytes() for p in model.iterdir() if p.is_file()} == before
+    assert model_files() == before
 
 
 def test_invalid_utf8_trains_and_warns_with_the_count(tmp_path, small_corpus):
@@ -179,3 +217,187 @@ def test_invalid_utf8_trains_and_warns_with_the_count(tmp_path, small_corpus):
 def test_debug_shows_the_traceback(tmp_path):
     result = run_cli("--debug", "train", tmp_path / "nope.txt", "--out", tmp_path / "out")
     assert result.code == 2 and "Traceback" in result.stderr
+
+
+# --- inputs that need more than one command line: users, pipes, streams, locales ----------------
+
+# Running as root, permissions stop nothing; the CLI runs as 'nobody' to meet a real refusal.
+AS_NOBODY = ["setpriv", "--reuid=nobody", "--regid=nogroup", "--clear-groups"] if shutil.which("setpriv") else None
+
+
+def _tiny_corpus(path: Path, *, lines: int = 400, extra: str = "") -> Path:
+    """Sentences of a few planted words: enough to train a small model in a second."""
+    words = ["king", "queen", "man", "woman", "paris", "france", "café", "crème", "walk", "walked"]
+    text = "".join(" ".join(words[(line * 7 + position * 3) % len(words)] for position in range(12)) + "\n" for line in range(lines))
+    path.write_text(text + extra, encoding="utf-8")
+    return path
+
+
+@pytest.fixture
+def shared_folder():
+    """A folder that another user can enter (pytest's tmp_path is root's alone)."""
+    folder = Path(tempfile.mkdtemp(prefix="embedcli-bad-input-"))
+    folder.chmod(0o755)
+    yield folder
+    shutil.rmtree(folder, ignore_errors=True)
+
+
+def _one_clear_line(result, code: int, words: str) -> None:
+    lines = result.stderr.strip().splitlines()
+    assert result.code == code, result.stderr
+    assert len(lines) == 1 and lines[0].startswith("embedcli: error: ") and words in lines[0], result.stderr
+
+
+@pytest.mark.parametrize("what", ["corpus", "corpus folder", "config", "model", "model folder"])
+def test_unreadable_files_give_one_clear_line(what, shared_folder, demo_model):
+    if AS_NOBODY is None or os.geteuid() != 0:
+        pytest.skip("needs root and setpriv to run the CLI as another user")
+    probe = subprocess.run([*AS_NOBODY, sys.executable, "-c", "import embedcli"], capture_output=True, check=False)
+    if probe.returncode != 0:
+        pytest.skip(f"user nobody cannot run embedcli here: {probe.stderr.decode()[-200:]}")
+    corpus = _tiny_corpus(shared_folder / "corpus.txt")
+    corpus.chmod(0o644)
+    out = ["--out", str(shared_folder / "out"), "--quiet"]
+    if what == "corpus":
+        corpus.chmod(0o000)
+        args, words = ["train", str(corpus), *out], f"cannot read corpus {corpus}: permission denied"
+    elif what == "corpus folder":
+        (shared_folder / "texts").mkdir(mode=0o700)
+        shutil.copy(corpus, shared_folder / "texts" / "a.txt")
+        args, words = ["train", str(shared_folder / "texts"), *out], "permission denied"
+    elif what == "config":
+        (shared_folder / "settings.toml").write_text("dim = 8\n")
+        (shared_folder / "settings.toml").chmod(0o000)
+        args, words = ["train", str(corpus), "--config", str(shared_folder / "settings.toml"), *out], "is not readable"
+    else:
+        model = shared_folder / "model"
+        shutil.copytree(demo_model, model, ignore=shutil.ignore_patterns(".cache"))
+        for path in [model, *model.iterdir()]:
+            path.chmod(0o755 if path.is_dir() else 0o644)
+        (model if what == "model folder" else model / "embeddings.safetensors").chmod(0o000 if what == "model" else 0o700)
+        args, words = ["lookup", "king", "--model", str(model)], "not readable" if what == "model folder" else "permission denied"
+    _one_clear_line(run_cli(*args, prefix=AS_NOBODY), 2, words)
+
+
+def test_a_corpus_file_that_cannot_be_opened_gives_one_clear_line(tmp_path, monkeypatch):
+    """In process, as root too: the permission check passes (as it does for root) but opening fails."""
+    import builtins
+
+    from embedcli.corpus import Corpus
+    from embedcli.errors import CorpusError
+
+    corpus = _tiny_corpus(tmp_path / "corpus.txt")
+    if os.geteuid() != 0:
+        corpus.chmod(0o000)
+    else:
+        real_open = builtins.open
+
+        def refusing_open(file, *args, **kwargs):
+            if str(file) == str(corpus):
+                raise PermissionError(13, "Permission denied", str(file))
+            return real_open(file, *args, **kwargs)
+
+        monkeypatch.setattr(builtins, "open", refusing_open)
+        monkeypatch.setattr(os, "access", lambda *args, **kwargs: True)
+    with pytest.raises(CorpusError, match="permission denied"):
+        list(Corpus([corpus]))
+
+
+def test_a_named_pipe_is_read_once_and_trains(tmp_path):
+    corpus = _tiny_corpus(tmp_path / "corpus.txt")
+    pipe = tmp_path / "corpus.fifo"
+    os.mkfifo(pipe)
+
+    def feed() -> None:
+        with open(pipe, "wb") as writer:  # blocks until embedcli opens the pipe
+            writer.write(corpus.read_bytes())
+
+    writer = threading.Thread(target=feed, daemon=True)
+    writer.start()
+    result = run_cli("train", pipe, "--out", tmp_path / "out", "--min-count", "1", "--dim", "8", "--epochs", "1", "--quiet", timeout=120)
+    writer.join(timeout=10)
+    assert result.code == 0, result.stderr
+    assert json.loads((tmp_path / "out" / "config.json").read_text())["corpus"]["tokens"] == 400 * 12
+
+
+def test_endless_stdin_stops_at_max_tokens(tmp_path):
+    endless = subprocess.Popen(["yes", "hello"], stdout=subprocess.PIPE)
+    try:
+        process = subprocess.run(
+            [sys.executable, "-m", "embedcli", "train", "-", "--max-tokens", "100000", "--min-count", "1",
+             "--dim", "8", "--epochs", "1", "--out", str(tmp_path / "out"), "--quiet"],
+            stdin=endless.stdout, capture_output=True, timeout=120, check=False,
+        )
+    finally:
+        endless.kill()
+        endless.wait()
+    assert process.returncode == 0, process.stderr.decode()
+    corpus = json.loads((tmp_path / "out" / "config.json").read_text())["corpus"]
+    assert corpus["tokens"] == 100000 and corpus["vocab_size"] == 1
+
+
+@pytest.mark.parametrize("tokenizer", ["default", "whitespace"])
+def test_max_tokens_reads_exactly_that_many_tokens(tmp_path, tokenizer):
+    corpus = _tiny_corpus(tmp_path / "corpus.txt")
+    result = run_cli("train", corpus, "--max-tokens", "1000", "--min-count", "1", "--tokenizer", tokenizer,
+                     "--dim", "8", "--epochs", "1", "--out", tmp_path / "out", "--quiet")
+    assert result.code == 0, result.stderr
+    stats = json.loads((tmp_path / "out" / "config.json").read_text())["corpus"]
+    assert stats["tokens"] == stats["tokens_in_vocabulary"] == 1000
+
+
+@pytest.mark.parametrize("only_long", [False, True])
+def test_extremely_long_words_train(tmp_path, only_long):
+    """A 5 MB word without spaces is cut into pieces of about a million characters, each a word."""
+    corpus = tmp_path / "long.txt"
+    if only_long:
+        corpus.write_text(("y" * 5_000_000 + "\n") * 2)
+    else:
+        _tiny_corpus(corpus, extra="x" * 5_000_000 + " king queen\n")
+    result = run_cli("train", corpus, "--min-count", "1", "--dim", "8", "--epochs", "1", "--out", tmp_path / "out", "--quiet")
+    assert result.code == 0, result.stderr
+    assert "Traceback" not in result.stderr
+    if not only_long:
+        assert run_cli("lookup", "king", "--neighbors", "2", "--model", tmp_path / "out").code == 0
+
+
+def test_a_one_word_vocabulary_trains_and_answers(tmp_path):
+    """As gensim does: one word trains; it has a vector, and no neighbours to list."""
+    (tmp_path / "one.txt").write_text("a " * 1000 + "\n")
+    out = tmp_path / "out"
+    result = run_cli("train", tmp_path / "one.txt", "--min-count", "1", "--dim", "8", "--epochs", "1", "--out", out, "--quiet")
+    assert result.code == 0, result.stderr
+    assert run_cli("lookup", "a", "--model", out).stdout.startswith("a ")
+    neighbours = run_cli("lookup", "a", "--neighbors", "3", "--model", out)
+    assert neighbours.code == 0 and neighbours.stdout.split() == ["a"]
+    assert run_cli("similarity", "a", "a", "--model", out).stdout.strip() == "1.0000"
+
+
+@pytest.mark.parametrize("utf8_mode", [None, "0"])
+def test_a_non_utf8_locale_reads_and_prints_non_ascii_words(tmp_path, utf8_mode):
+    """LC_ALL=C: Python's UTF-8 mode, or (PYTHONUTF8=0) ASCII streams and argv bytes as surrogates."""
+    locale = {"LC_ALL": "C", "LANG": "C", "PYTHONIOENCODING": None, "PYTHONUTF8": utf8_mode}
+    corpus = _tiny_corpus(tmp_path / "corpus.txt")
+    out = tmp_path / "out"
+    trained = run_cli("train", corpus, "--min-count", "1", "--dim", "8", "--epochs", "1", "--out", out, "--quiet", env=locale)
+    assert trained.code == 0, trained.stderr
+    found = run_cli("lookup", "café", "--neighbors", "2", "--model", out, env=locale)
+    assert found.code == 0, found.stderr
+    assert found.stdout.splitlines()[0] in ("café", "caf\\xe9")
+    unknown = run_cli("lookup", "crèmes", "--model", out, env=locale)
+    _one_clear_line(unknown, 2, "is not in the vocabulary; close matches: cr")
+    assert "Traceback" not in found.stderr + unknown.stderr
+
+
+def test_a_system_error_is_one_line_with_exit_code_1(monkeypatch, capsys):
+    from embedcli import cli
+
+    def full_disk(*args, **kwargs):
+        raise OSError(28, "No space left on device", "embeddings/embeddings.safetensors")
+
+    monkeypatch.setattr(cli.Vectors, "load", full_disk)
+    monkeypatch.setattr(sys, "argv", ["embedcli", "lookup", "king"])
+    with pytest.raises(SystemExit) as exit:
+        cli.main()
+    assert exit.value.code == 1
+    assert capsys.readouterr().err == "embedcli: error: embeddings/embeddings.safetensors: No space left on device\n"

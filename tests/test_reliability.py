@@ -172,3 +172,20 @@ def test_tables_too_large_for_memory_are_refused_before_allocating(tmp_path, sma
 
 def test_deterministic_is_a_setting_with_a_default():
     assert DEFAULTS.deterministic is False and DEFAULTS.checkpoint_every > 0
+
+
+def test_a_disk_that_fills_while_encoding_gets_one_line(tmp_path, small_corpus):
+    """A file-size limit (RLIMIT_FSIZE) makes every write past it fail, as a full disk does."""
+    import resource
+
+    def limited() -> None:
+        resource.setrlimit(resource.RLIMIT_FSIZE, (20_000, 20_000))
+
+    process = subprocess.run(
+        [sys.executable, "-m", "embedcli", "train", str(small_corpus), "--out", str(tmp_path / "model"), "--quiet"],
+        capture_output=True, preexec_fn=limited, env={**os.environ, "PYTHONIOENCODING": "utf-8"},
+    )
+    lines = process.stderr.decode().strip().splitlines()
+    assert process.returncode == 1 and len(lines) == 1, lines
+    assert "disk" in lines[0] and "free some space" in lines[0]
+    assert not (tmp_path / "model" / "config.json").exists()

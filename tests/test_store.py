@@ -25,7 +25,7 @@ def test_a_model_loads_back_with_words_in_frequency_order(demo_model):
     assert np.array_equal(vectors["queen"], vectors.matrix[vectors.index("queen")].numpy())
 
 
-@pytest.mark.parametrize("name", ["embeddings.safetensors", "tokenizer.json"])
+@pytest.mark.parametrize("name", ["embeddings.safetensors", "tokenizer.json", "words.json"])
 def test_every_damaged_file_is_refused(demo_model, tmp_path, name):
     copy = tmp_path / "model"
     shutil.copytree(demo_model, copy)

@@ -1,0 +1,131 @@
+"""Counting words in bounded memory, and the token file the kept words are encoded into."""
+
+from __future__ import annotations
+
+import random
+
+import numpy as np
+import pytest
+
+from embedcli import vocab
+from embedcli.config import DEFAULTS
+from embedcli.corpus import Corpus
+from embedcli.vocab import WordCounts, count_limit, count_words, load_tokenizer, prepare
+
+
+def test_the_word_table_never_holds_more_than_its_limit():
+    counted = WordCounts(limit=100)
+    sizes = []
+    update = counted.counts.update
+
+    def watched_update(words):
+        update(words)
+        sizes.append(len(counted.counts))
+
+    counted.counts.update = watched_update
+    generator = random.Random(1)
+    for size in [1, 7, 60, 99, 500, 3, 1000, 50] * 5:
+        counted.add([f"w{generator.randrange(5000)}" for _ in range(size)])
+    assert counted.reductions > 0 and max(sizes) <= 100
+    assert counted.tokens == sum([1, 7, 60, 99, 500, 3, 1000, 50]) * 5
+
+
+def planted_corpus(path, *, top=40, rare=20_000, lines_of=10, non_ascii=False):
+    """Words t0..t{top-1} seen 2000, 1960, ... times, 300 middling words seen 6 times, ``rare`` words once; shuffled."""
+    generator = random.Random(7)
+    prefix = "ü" if non_ascii else "t"
+    truth = {f"{prefix}{rank}": 2000 - 40 * rank for rank in range(top)}
+    tokens = [word for word, count in truth.items() for _ in range(count)]
+    tokens += [f"m{index}" for index in range(300) for _ in range(6)]
+    tokens += [f"r{index}" for index in range(rare)]
+    generator.shuffle(tokens)
+    lines = [" ".join(tokens[start : start + lines_of]) for start in range(0, len(tokens), lines_of)]
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return truth
+
+
+@pytest.mark.parametrize("tokenizer", ["whitespace", "default"])
+def test_pruning_while_counting_keeps_the_true_top_words(tmp_path, monkeypatch, tokenizer):
+    path = tmp_path / "planted.txt"
+    truth = planted_corpus(path, non_ascii=tokenizer == "default")
+    counted = count_words(Corpus([path]), tokenizer, limit=1000)
+    assert counted.reductions >= 10 and len(counted.counts) <= 1000
+    assert all(counted.counts[word] > 0 for word in truth)
+
+    monkeypatch.setattr(vocab, "count_limit", lambda max_vocab: 1000)
+    cfg = DEFAULTS.with_overrides(tokenizer=tokenizer, max_vocab=len(truth))
+    encoded = prepare(Corpus([path]), cfg, tmp_path / "cache")
+    assert encoded.vocabulary.words == list(truth)  # the top words, most frequent first
+    assert encoded.vocabulary.counts.tolist() == list(truth.values())  # exact: counted again while encoding
+    assert np.bincount(encoded.stream.tokens).tolist() == list(truth.values())
+
+
+@pytest.mark.parametrize("tokenizer", ["whitespace", "default"])
+def test_max_vocab_bounds_the_vocabulary(tmp_path, tokenizer):
+    path = tmp_path / "planted.txt"
+    planted_corpus(path, rare=2000)
+    for max_vocab in (1, 25, 100):
+        cfg = DEFAULTS.with_overrides(tokenizer=tokenizer, max_vocab=max_vocab)
+        encoded = prepare(Corpus([path]), cfg, tmp_path / "cache")
+        assert len(encoded.vocabulary) == max_vocab
+        assert encoded.vocabulary.words[0] == "t0"
+
+
+def test_count_limit_grows_with_max_vocab_between_a_floor_and_a_ceiling():
+    assert count_limit(0) == vocab.COUNT_CEILING == 10_000_000
+    assert count_limit(100_000) == vocab.COUNT_FLOOR == 2_000_000
+    assert count_limit(500_000) == 5_000_000
+    assert count_limit(3_000_000) == 10_000_000
+    assert count_limit(8_000_000) == 16_000_000
+
+
+@pytest.mark.parametrize("tokenizer", ["whitespace", "default"])
+def test_a_word_forgotten_while_counting_is_counted_exactly_and_the_tokenizer_agrees(tmp_path, monkeypatch, tokenizer):
+    # 'über' is forgotten by the first reduction (20 new words overflow a table of 10), so the
+    # first pass counts it 10 times, like 'yes'; encoding counts it 11 times and moves it first.
+    path = tmp_path / "c.txt"
+    singletons = " ".join(f"s{index}" for index in range(20))
+    path.write_text(f"über {singletons}\n" + "yes " * 10 + "\n" + "ÜBER " * 5 + "\n" + "über " * 5 + "\n")
+    first = "über" if tokenizer == "default" else None
+    counted = count_words(Corpus([path]), tokenizer, limit=10)
+    assert counted.reductions and counted.largest_forgotten == 1
+    monkeypatch.setattr(vocab, "count_limit", lambda max_vocab: 10)
+    encoded = prepare(Corpus([path]), DEFAULTS.with_overrides(tokenizer=tokenizer), tmp_path / "cache")
+    words = encoded.vocabulary.words
+    if first:
+        assert counted.counts["über"] == 10
+        assert words == ["über", "yes"] and encoded.vocabulary.counts.tolist() == [11, 10]
+    else:  # 'ÜBER' is another word here: 'über' is seen 6 times, 'yes' 10, 'ÜBER' 5
+        assert words == ["yes", "über", "ÜBER"] and encoded.vocabulary.counts.tolist() == [10, 6, 5]
+    # the saved tokenizer.json encodes every line into exactly the rows of the token file
+    tokenizer_json = load_tokenizer(next((tmp_path / "cache").glob("*/tokenizer.json")))
+    expected = []
+    for line in Corpus([path]):
+        ids = tokenizer_json.encode(line, add_special_tokens=False).ids
+        expected += [encoded.vocabulary.token_ids.tolist().index(token_id) for token_id in ids if token_id]
+    assert encoded.stream.tokens.tolist() == expected
+
+
+def test_default_tokenizer_counts_and_encodes_like_huggingface_on_mixed_text(tmp_path):
+    generator = random.Random(5)
+    pieces = ["Word", "word", "x_1", "3.14", "don't", "e-mail", "\x1c", "\x0b", "ΣΟΦΙΑΣ", "हिन्दी", "naïve", "ﬁne", "Ⅻ", "½", "“quoted”"]
+    lines = [" ".join(generator.choice(pieces) for _ in range(generator.randint(1, 8))) for _ in range(3000)]
+    path = tmp_path / "mixed.txt"
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    encoded = prepare(Corpus([path]), DEFAULTS.with_overrides(min_count=1), tmp_path / "cache")
+    reference = vocab.new_tokenizer("default")
+    reference_words = []
+    for line in Corpus([path]):
+        normalized = reference.normalizer.normalize_str(line)
+        reference_words += [word for word, _ in reference.pre_tokenizer.pre_tokenize_str(normalized)]
+    assert encoded.corpus_tokens == len(reference_words)
+    words = encoded.vocabulary.words
+    assert [words[row] for row in encoded.stream.tokens] == reference_words
+
+
+def test_long_lines_are_split_into_sentences_of_max_sentence_words(tmp_path):
+    path = tmp_path / "c.txt"
+    path.write_text(" ".join(["a", "b"] * 12) + "\nb a\n" + "a " * 10 + "\n")
+    cfg = DEFAULTS.with_overrides(min_count=1, max_sentence=10, tokenizer="whitespace")
+    encoded = prepare(Corpus([path]), cfg, tmp_path / "cache")
+    assert encoded.stream.offsets.tolist() == [0, 10, 20, 24, 26, 36]
