@@ -157,11 +157,14 @@ class Group(Alone):
             ) from None
 
 
+def launched_by_torchrun() -> bool:
+    """Whether torchrun (or a launcher like it) started this process as one of several."""
+    return "RANK" in os.environ and os.environ.get("WORLD_SIZE", "1").strip() not in ("", "0", "1")
+
+
 def join_group(cfg: TrainConfig) -> Alone:
     """The process group torchrun set up (from its environment variables), or :class:`Alone`."""
-    if int(os.environ.get("WORLD_SIZE", "1")) <= 1 or "RANK" not in os.environ:
-        return Alone()
-    return Group(cfg)
+    return Group(cfg) if launched_by_torchrun() else Alone()
 
 
 def _first_line(error: BaseException) -> str:

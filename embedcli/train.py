@@ -138,11 +138,11 @@ def train(
     for flag, path in (("--eval-analogies", cfg.eval_analogies), ("--eval-pairs", cfg.eval_pairs)):
         if path and not Path(path).is_file():
             raise ConfigError(f"{flag} {path}: no such file")
-    from .distributed import join_group  # a no-op outside torchrun
+    from .distributed import join_group, launched_by_torchrun  # a no-op outside torchrun
 
-    group = join_group(cfg)
-    if group.world > 1 and any(str(path) == "-" for path in corpus_paths):
+    if launched_by_torchrun() and any(str(path) == "-" for path in corpus_paths):
         raise UsageError("under torchrun every process reads the corpus itself: give files, not - (stdin)")
+    group = join_group(cfg)
     if group.rank == 0:
         check_output_dir(out_dir, force=force)
     corpus = Corpus(corpus_paths, max_words=cfg.max_tokens)  # an endless stdin stops there

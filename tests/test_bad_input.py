@@ -38,7 +38,7 @@ def _setup(case: str, tmp: Path, corpus: Path, model: Path) -> list[str]:
     if case == "damaged gzip":
         (tmp / "bad.gz").write_bytes(gzip.compress(b"hello world\n" * 1000)[:-20] + b"garbage!")
         return ["train", str(tmp / "bad.gz"), *out]
-    if case in ("dim 0", "window 0", "negative -1", "epochs 0", "min-count 0", "lr 0"):
+    if case in ("dim 0", "window 0", "negative -1", "epochs 0", "min-count 0", "lr 0", "checkpoint-every -1"):
         flag, value = case.split()
         return ["train", str(corpus), f"--{flag}", value, *out]
     if case == "not a number":
@@ -136,6 +136,7 @@ CASES = {
     "epochs 0": (2, "--epochs must be at least 1"),
     "min-count 0": (2, "--min-count must be at least 1"),
     "lr 0": (2, "--lr must be above 0"),
+    "checkpoint-every -1": (2, "--checkpoint-every must be 0 or more minutes"),
     "not a number": (2, "Invalid value for '--dim'"),
     "unknown device": (2, "unknown device 'tpu'"),
     "cuda without CUDA": (2, "CUDA is not available"),

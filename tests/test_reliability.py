@@ -189,3 +189,19 @@ def test_a_disk_that_fills_while_encoding_gets_one_line(tmp_path, small_corpus):
     assert process.returncode == 1 and len(lines) == 1, lines
     assert "disk" in lines[0] and "free some space" in lines[0]
     assert not (tmp_path / "model" / "config.json").exists()
+
+
+def test_a_token_cache_larger_than_the_free_disk_is_refused(tmp_path, small_corpus, monkeypatch):
+    import embedcli.train
+
+    monkeypatch.setattr(embedcli.train.shutil, "disk_usage", lambda path: shutil._ntuple_diskusage(10**12, 10**12 - 1000, 1000))
+    with pytest.raises(EmbedcliError, match="the token cache needs about .* free some space"):
+        embedcli.train.train([small_corpus], DEFAULTS, out_dir=tmp_path / "model", progress=False)
+    assert not (tmp_path / "model" / ".cache").exists() or not any((tmp_path / "model" / ".cache").iterdir())
+
+
+def test_stdin_is_refused_under_torchrun(tmp_path):
+    env = {**os.environ, "RANK": "0", "WORLD_SIZE": "2", "LOCAL_RANK": "0"}
+    result = run_cli("train", "-", "--out", tmp_path / "model", input=b"a b c\n", env=env)
+    assert result.code == 2 and "under torchrun" in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
