@@ -44,7 +44,7 @@ def main() -> None:
             rows.append((processes, config, rss, evaluate(load_embedcli(out))))
     print(f"corpus {args.corpus}; embedcli defaults (--tokenizer whitespace) {args.embedcli_args}")
     print(f"{'processes':>9} {'workers':>7} {'seconds':>8} {'words/s':>10} {'WS353':>6} {'SimLex':>6} {'analogy':>7} "
-          f"{'merges/epoch':>12} {'MiB/merge':>9} {'MiB sent/proc/epoch':>19} {'peak RSS MiB (torchrun: agent)':>30}")
+          f"{'merges/epoch':>12} {'MiB/merge':>9} {'MiB sent/proc/epoch':>19} {'peak RSS MiB':>12}")
     for processes, config, rss, scores in rows:
         training = config["training"]
         traffic = training.get("communication", {"merges": 0, "bytes_per_merge": 0})
