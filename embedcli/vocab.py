@@ -15,6 +15,7 @@ import hashlib
 import itertools
 import json
 import logging
+import os
 import re
 import shutil
 from collections import Counter
@@ -30,6 +31,7 @@ from tokenizers import Tokenizer, models, normalizers, pre_tokenizers
 from .config import TrainConfig
 from .corpus import Corpus
 from .errors import ConfigError, CorpusError
+from .store import atomic_write_bytes
 
 log = logging.getLogger(__name__)
 
@@ -118,8 +120,15 @@ def prepare(corpus: Corpus, cfg: TrainConfig, cache_root: Path) -> Encoded:
     tokenizer.save(str(folder / "tokenizer.json"))
     stats = {"invalid_bytes": corpus.invalid_bytes, "corpus_tokens": corpus_tokens}
     _write_vocabulary(folder, vocabulary, stats)
-    (folder / "done").write_text("ok\n")
+    for name in ("tokens.i32", "offsets.i64", "tokenizer.json", "vocab.json"):
+        _sync(folder / name)  # everything is on disk before the marker that says the cache is whole
+    atomic_write_bytes(folder / "done", b"ok\n")
     return Encoded(tokenizer, vocabulary, _read_stream(folder), **stats, cached=False)
+
+
+def _sync(path: Path) -> None:
+    with open(path, "rb") as stream:
+        os.fsync(stream.fileno())
 
 
 def count_limit(max_vocab: int) -> int:
