@@ -42,6 +42,7 @@ from .corpus import Corpus
 from .errors import ConfigError, EmbedcliError, UsageError
 from .evaluate import evaluate_analogies, evaluate_pairs
 from .model import SkipGram
+from .resources import check_disk, check_memory, return_large_buffers
 from .sampling import chunk_of, hot_rows, keep_probabilities, make_span, noise_table, sentence_ids
 from .store import (
     DiskFullError,
@@ -339,82 +340,6 @@ def _save(run: _Run, encoded: Encoded, checkpoint: Any, device: torch.device, wo
         plot_loss(run.state.history, out_dir / "loss.png")
 
 
-def check_memory(vocab_size: int, dim: int, device: torch.device, *, copies: int) -> None:
-    """Refuse before allocating when ``copies`` vocab x dim float32 tables cannot fit."""
-    needed = vocab_size * dim * 4 * copies
-    available = available_memory(device)
-    if available is not None and needed > available:
-        raise ConfigError(
-            f"training {vocab_size:,} words x --dim {dim} needs about {_size(needed)} of "
-            f"{'GPU ' if device.type == 'cuda' else ''}memory, but only {_size(available)} is free; "
-            f"lower --max-vocab (or raise --min-count) or --dim"
-        )
-
-
-def available_memory(device: torch.device) -> int | None:
-    """Bytes free for new tables: GPU memory, or MemAvailable within any cgroup limit."""
-    if device.type == "cuda":
-        return torch.cuda.mem_get_info(device)[0]
-    limits = []
-    try:
-        with open("/proc/meminfo") as meminfo:
-            for line in meminfo:
-                if line.startswith("MemAvailable:"):
-                    limits.append(int(line.split()[1]) * 1024)
-    except OSError:
-        pass
-    for path, used_path in (
-        ("/sys/fs/cgroup/memory.max", "/sys/fs/cgroup/memory.current"),
-        ("/sys/fs/cgroup/memory/memory.limit_in_bytes", "/sys/fs/cgroup/memory/memory.usage_in_bytes"),
-    ):
-        try:
-            limit = Path(path).read_text().strip()
-            if limit.isdigit() and int(limit) < 1 << 60:
-                limits.append(int(limit) - int(Path(used_path).read_text().strip()))
-                break
-        except (OSError, ValueError):
-            continue
-    return min(limits) if limits else None
-
-
-def check_disk(corpus: Corpus, out_dir: Path) -> None:
-    """Refuse to start encoding when the token cache clearly cannot fit on the disk of ``out_dir``."""
-    size = 0
-    for path in corpus.files:
-        try:
-            info = path.stat()
-        except OSError:
-            continue
-        size += info.st_size * (4 if path.suffix in (".gz", ".bz2", ".xz") else 1)
-    needed = size * 3 // 2  # raw ids, then rows: about 8 bytes per token of ~5 characters
-    free = shutil.disk_usage(out_dir).free
-    if needed > free:
-        raise EmbedcliError(
-            f"the token cache needs about {_size(needed)} in {cache_folder(out_dir)}, but the disk has "
-            f"{_size(free)} free; free some space or choose another --out"
-        )
-
-
-def _size(count: int) -> str:
-    return f"{count / 2**30:.1f} GiB" if count >= 2**30 else f"{count / 2**20:.0f} MiB"
-
-
-def _return_large_buffers() -> None:
-    """Have glibc give buffers of 4 MiB and more straight back to the system when freed.
-
-    Each span allocates and frees tens of MB of buffers. glibc's default threshold for
-    serving an allocation by mmap rises as such buffers are freed, after which they come
-    from per-thread heaps that fragment; peak memory then crept up with corpus size.
-    """
-    try:
-        import ctypes
-
-        libc = ctypes.CDLL("libc.so.6")
-        libc.mallopt(-3, 4 << 20)  # M_MMAP_THRESHOLD; setting it also stops its adjustment
-    except (OSError, AttributeError):  # not glibc: nothing to tune
-        pass
-
-
 def _finite(model: SkipGram) -> bool:
     return bool(torch.isfinite(model.input.weight).all()) and bool(torch.isfinite(model.output.weight).all())
 
@@ -502,7 +427,7 @@ class _Run:
         self.keep, self.cumulative = self.keep.to(self.device), self.cumulative.to(self.device)
         if self.device.type == "cpu":
             torch.set_num_threads(1)
-        _return_large_buffers()
+        return_large_buffers()
         threads = [threading.Thread(target=self._guarded, args=(index,), daemon=True) for index in range(self.workers)]
         bar = tqdm(
             total=state.total, initial=state.words(), unit="word", unit_scale=True, dynamic_ncols=True,

@@ -192,9 +192,10 @@ def test_a_disk_that_fills_while_encoding_gets_one_line(tmp_path, small_corpus):
 
 
 def test_a_token_cache_larger_than_the_free_disk_is_refused(tmp_path, small_corpus, monkeypatch):
+    import embedcli.resources
     import embedcli.train
 
-    monkeypatch.setattr(embedcli.train.shutil, "disk_usage", lambda path: shutil._ntuple_diskusage(10**12, 10**12 - 1000, 1000))
+    monkeypatch.setattr(embedcli.resources.shutil, "disk_usage", lambda path: shutil._ntuple_diskusage(10**12, 10**12 - 1000, 1000))
     with pytest.raises(EmbedcliError, match="the token cache needs about .* free some space"):
         embedcli.train.train([small_corpus], DEFAULTS, out_dir=tmp_path / "model", progress=False)
     assert not (tmp_path / "model" / ".cache").exists() or not any((tmp_path / "model" / ".cache").iterdir())
