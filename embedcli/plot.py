@@ -118,5 +118,5 @@ def _save(figure, out: str | Path) -> None:
         raise UsageError(f"--out {path}: folder {path.parent} does not exist")
     buffer = io.BytesIO()
     figure.savefig(buffer, format="png", bbox_inches="tight")
-    figure.clf()
+    _pyplot().close(figure)  # pyplot keeps every figure until closed: a leak for long-lived callers
     atomic_write_bytes(path, buffer.getvalue())

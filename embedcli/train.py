@@ -39,7 +39,7 @@ from tqdm import tqdm
 from . import __version__
 from .config import DEFAULTS, TrainConfig
 from .corpus import Corpus
-from .errors import ConfigError, EmbedcliError, UsageError
+from .errors import ConfigError, EmbedcliError, ModelError, UsageError
 from .evaluate import evaluate_analogies, evaluate_pairs
 from .model import SkipGram
 from .resources import check_disk, check_memory, return_large_buffers
@@ -163,6 +163,7 @@ def resume(
     """
     out_dir = Path(out_dir)
     tensors, state = load_checkpoint(out_dir)
+    _check_checkpoint(state, tensors, out_dir)
     try:
         cfg = DEFAULTS.with_overrides(**state["config"])
     except (EmbedcliError, TypeError, KeyError) as error:
@@ -219,6 +220,8 @@ def _train(
         workers = worker_count(cfg, device, processes_here=group.local_world)
         if checkpoint is not None:
             _check_resumable(checkpoint[1], encoded, vocabulary_hash, out_dir)
+            if checkpoint[0]["input"].shape != (len(encoded.vocabulary), cfg.dim):
+                raise ModelError(f"the checkpoint in {out_dir} does not fit its corpus and settings; start over with --force")
             workers = int(checkpoint[1]["workers"])
         # Both tables, a checkpoint's snapshot of them (in host memory), and under torchrun the last merged copy.
         copies = (4 if device.type == "cpu" else 2) + 2 * (group.world > 1)
@@ -285,6 +288,38 @@ def _encode(corpus: Corpus, cfg: TrainConfig, out_dir: Path) -> tuple[Encoded, s
                 f"free some space (the cache takes about 1.5x the corpus) or choose another --out"
             ) from None
         raise
+
+
+def _check_checkpoint(state: dict[str, Any], tensors: dict[str, np.ndarray], out_dir: Path) -> None:
+    """Refuse a state.json whose fields are not what a checkpoint holds (its weights are checked by sha256)."""
+
+    def need(condition: bool, what: str) -> None:
+        if not condition:
+            raise ModelError(f"{out_dir}/.checkpoint/state.json is damaged ({what}); start over with --force")
+
+    def integers(value: Any) -> bool:
+        return isinstance(value, list) and all(isinstance(item, int) and not isinstance(item, bool) for item in value)
+
+    need(isinstance(state.get("config"), dict), "no settings")
+    corpus = state.get("corpus")
+    need(isinstance(corpus, dict) and isinstance(corpus.get("cache_key"), str)
+         and isinstance(corpus.get("vocabulary_sha256"), str) and isinstance(corpus.get("files"), list)
+         and all(isinstance(path, str) for path in corpus["files"]), "no corpus")
+    workers = state.get("workers")
+    need(isinstance(workers, int) and not isinstance(workers, bool) and workers >= 1, "no worker count")
+    need(isinstance(state.get("world_size", 1), int), "no process count")
+    positions = state.get("positions")
+    need(isinstance(positions, list) and len(positions) == workers
+         and all(integers(position) and len(position) == 3 and min(position) >= 0 for position in positions), "no positions")
+    need(integers(state.get("done")) and len(state["done"]) == workers, "no progress")
+    need(state.get("loss") is None or isinstance(state.get("loss"), (int, float)), "no loss")
+    need(isinstance(state.get("history"), list) and all(
+        isinstance(entry, list) and len(entry) == 2 and all(isinstance(value, (int, float)) for value in entry)
+        for entry in state["history"]), "no loss history")
+    need(isinstance(state.get("evaluations"), list), "no evaluations")
+    need(isinstance(state.get("seconds"), (int, float)), "no time")
+    shapes = [tensors[name].shape if name in tensors else None for name in ("input", "output")]
+    need(shapes[0] is not None and len(shapes[0]) == 2 and shapes[0] == shapes[1], "weights of the wrong shape")
 
 
 def _check_resumable(state: dict[str, Any], encoded: Encoded, vocabulary_hash: str, out_dir: Path) -> None:

@@ -4,7 +4,8 @@ Readers covered: the corpus (files of any bytes, compressed-looking or not, thro
 ``vocab.prepare``), config files (``load_config``), the model directory (``store.open_model``,
 ``store.load_model``, ``embedcli.load`` with each file mutated, with and without the checksums
 recomputed so that the parsers themselves are reached), imported vectors (``import_vectors`` in
-every format) and evaluation files (``evaluate_analogies``, ``evaluate_pairs``).
+every format), evaluation files (``evaluate_analogies``, ``evaluate_pairs``) and a training
+checkpoint's state.json (``train.resume``).
 """
 
 from __future__ import annotations
@@ -355,3 +356,50 @@ def test_any_evaluation_file_scores_or_fails_clearly(models, data, restrict):
         path.write_bytes(data)
         _survives(lambda: evaluate_analogies(vectors, path, restrict_vocab=restrict))
         _survives(lambda: evaluate_pairs(vectors, path, restrict_vocab=restrict))
+
+
+@pytest.fixture(scope="module")
+def checkpointed(tmp_path_factory) -> Path:
+    """A folder holding the checkpoint of an unfinished training (the one written after epoch 1 of 2)."""
+    import embedcli.train
+
+    folder = tmp_path_factory.mktemp("checkpointed")
+    corpus = folder / "corpus.txt"
+    corpus.write_text(" ".join(WORDS * 3) + "\n" * 2 + " ".join(reversed(WORDS * 3)) + "\n", encoding="utf-8")
+    keep = embedcli.train.remove_checkpoint
+    embedcli.train.remove_checkpoint = lambda out_dir: None
+    try:
+        embedcli.train.train([corpus], TrainConfig(dim=8, epochs=2, min_count=1, threads=1), out_dir=folder / "model", progress=False)
+    finally:
+        embedcli.train.remove_checkpoint = keep
+    for name in (store.CONFIG, store.WEIGHTS, store.TOKENIZER, store.WORDS):
+        (folder / "model" / name).unlink()
+    assert (folder / "model" / store.CHECKPOINT / "state.json").is_file()
+    return folder / "model"
+
+
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers(-3, 10**12) | st.floats(allow_nan=True) | st.text(max_size=8),
+    lambda children: st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=8), children, max_size=4),
+    max_leaves=12,
+)
+
+
+@FUZZ
+@given(key=st.sampled_from(["config", "corpus", "workers", "world_size", "positions", "done", "loss", "history",
+                            "evaluations", "seconds", "format", "version", "weights", "sha256", "generation"]),
+       value=json_values, raw=st.one_of(st.none(), st.binary(max_size=64)))
+def test_any_damaged_checkpoint_resumes_or_fails_clearly(checkpointed, key, value, raw):
+    from embedcli.train import resume
+
+    with _folder() as scratch:
+        copy = scratch / "model"
+        shutil.copytree(checkpointed, copy)
+        path = copy / store.CHECKPOINT / "state.json"
+        if raw is not None:
+            path.write_bytes(raw)
+        else:
+            state = json.loads(path.read_text(encoding="utf-8"))
+            state[key] = value
+            path.write_text(json.dumps(state), encoding="utf-8")
+        _survives(lambda: resume(copy, progress=False))
