@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import signal
 import os
 import sys
 import traceback
@@ -328,13 +329,17 @@ def main() -> None:
         if getattr(stream, "errors", None) == "strict" and hasattr(stream, "reconfigure"):
             stream.reconfigure(errors="backslashreplace")  # a word the locale cannot show must not crash
     command = typer.main.get_command(app)
+    signal.signal(signal.SIGTERM, _terminate)  # (training writes a checkpoint first: see train.py)
     try:
-        command.main(standalone_mode=False)
+        code = command.main(standalone_mode=False)
+        if isinstance(code, int) and code == 130:  # click turns Ctrl-C (and our SIGTERM) into a return code
+            raise KeyboardInterrupt
     except typer.Exit as done:
         sys.exit(done.exit_code)
     except (typer.Abort, KeyboardInterrupt):
-        print("embedcli: interrupted", file=sys.stderr)
-        sys.exit(130)
+        terminated = _terminated[0]
+        print(f"embedcli: {'terminated' if terminated else 'interrupted'}; nothing was written", file=sys.stderr)
+        sys.exit(143 if terminated else 130)
     except EmbedcliError as error:
         if _debug:
             traceback.print_exc()
@@ -355,6 +360,15 @@ def main() -> None:
             sys.exit(2)
         print(f"embedcli: error: {_usage_message(error)}", file=sys.stderr)
         sys.exit(getattr(error, "exit_code", 2))
+
+
+_terminated = [False]
+
+
+def _terminate(signum: int, frame: object) -> None:
+    """SIGTERM unwinds like Ctrl-C, so that temporary files are removed on the way out."""
+    _terminated[0] = True
+    raise KeyboardInterrupt
 
 
 def _is_usage_error(error: Exception) -> bool:

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import contextlib
 import errno
-import fcntl
 import hashlib
 import json
 import mmap
@@ -27,6 +26,11 @@ from typing import Any, BinaryIO
 import numpy as np
 
 from .errors import EmbedcliError, ModelError, UsageError
+
+try:
+    import fcntl
+except ImportError:  # Windows: no advisory locks; msvcrt's byte-range lock instead
+    fcntl = None  # type: ignore[assignment]
 
 FORMAT = "embedcli-model"
 VERSION = 1
@@ -61,7 +65,8 @@ def _written(path: Path, write: Callable[[BinaryIO], None]) -> str:
     """A synced temporary file beside ``path`` holding what ``write`` wrote; removed if writing fails."""
     handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
-        os.fchmod(handle, 0o666 & ~_UMASK)  # mkstemp makes 0600; files are shared like any other
+        if hasattr(os, "fchmod"):  # mkstemp makes 0600; files are shared like any other
+            os.fchmod(handle, 0o666 & ~_UMASK)
         with os.fdopen(handle, "wb") as stream:
             write(stream)
             stream.flush()
@@ -123,18 +128,29 @@ def locked(out_dir: Path) -> Iterator[None]:
     handle = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
     try:
         try:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            owner = os.pread(handle, 32, 0).decode("ascii", "replace").strip() or "another process"
+            _lock(handle)
+        except OSError:  # BlockingIOError (flock) or PermissionError (msvcrt): someone holds it
+            os.lseek(handle, 0, os.SEEK_SET)
+            owner = os.read(handle, 32).decode("ascii", "replace").strip() or "another process"
             raise EmbedcliError(
                 f"another embedcli training (pid {owner}) is writing {out_dir}; "
                 f"wait for it to finish or choose another --out"
             ) from None
         os.ftruncate(handle, 0)
-        os.pwrite(handle, f"{os.getpid()}\n".encode(), 0)
+        os.lseek(handle, 0, os.SEEK_SET)
+        os.write(handle, f"{os.getpid()}\n".encode())
         yield
     finally:
         os.close(handle)  # releases the lock
+
+
+def _lock(handle: int) -> None:
+    if fcntl is not None:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    else:
+        import msvcrt
+
+        msvcrt.locking(handle, msvcrt.LK_NBLCK, 1)
 
 
 def check_output_dir(out_dir: Path, *, force: bool = False) -> None:

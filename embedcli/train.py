@@ -123,7 +123,8 @@ def worker_count(cfg: TrainConfig, device: torch.device, *, processes_here: int 
     """CPU workers of this process: --threads, or the cores shared among the processes on this machine."""
     if device.type != "cpu" or cfg.deterministic:
         return 1
-    return cfg.threads or max(1, len(os.sched_getaffinity(0)) // processes_here)
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    return cfg.threads or max(1, cores // processes_here)
 
 
 def train(

@@ -206,3 +206,23 @@ def test_stdin_is_refused_under_torchrun(tmp_path):
     result = run_cli("train", "-", "--out", tmp_path / "model", input=b"a b c\n", env=env)
     assert result.code == 2 and "under torchrun" in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1
+
+
+@pytest.mark.parametrize(("how", "code", "word"), [("SIGTERM", 143, "terminated"), ("SIGINT", 130, "interrupted")])
+def test_a_signal_before_training_stops_with_one_line(tmp_path, how, code, word):
+    """While stdin is still being read (no training yet), a signal stops the run cleanly."""
+    process = subprocess.Popen(
+        [sys.executable, "-m", "embedcli", "train", "-", "--out", str(tmp_path / "model"), "--quiet"],
+        stdin=subprocess.PIPE, stderr=subprocess.PIPE, env={**os.environ, "PYTHONIOENCODING": "utf-8"},
+    )
+    process.stdin.write(b"the king and the queen\n" * 1000)
+    process.stdin.flush()
+    deadline = time.monotonic() + 60
+    while not list(tmp_path.glob("model/.stdin-*")) and time.monotonic() < deadline:
+        time.sleep(0.05)  # the spool folder appears once the CLI is reading
+    process.send_signal(getattr(signal, how))
+    _, stderr = process.communicate(timeout=60)
+    lines = stderr.decode().strip().splitlines()
+    assert process.returncode == code and lines == [f"embedcli: {word}; nothing was written"], lines
+    assert not (tmp_path / "model" / "config.json").exists()
+    assert not list(tmp_path.glob("model/.stdin-*"))
