@@ -129,3 +129,39 @@ def test_long_lines_are_split_into_sentences_of_max_sentence_words(tmp_path):
     cfg = DEFAULTS.with_overrides(min_count=1, max_sentence=10, tokenizer="whitespace")
     encoded = prepare(Corpus([path]), cfg, tmp_path / "cache")
     assert encoded.stream.offsets.tolist() == [0, 10, 20, 24, 26, 36]
+
+
+def _cache(folder):
+    files = ("tokens.i32", "offsets.i64", "vocab.json", "tokenizer.json")
+    return {name: (folder / name).read_bytes() for name in files}
+
+
+@pytest.mark.parametrize("max_tokens", [0, 5000])
+def test_the_one_pass_whitespace_encoder_equals_the_two_pass_one(tmp_path, monkeypatch, max_tokens):
+    """Same rows, sentences, counts and tokenizer, on text with the line mark, [UNK], blank lines and odd spaces."""
+    generator = random.Random(3)
+    words = [f"w{index}" for index in range(300)] + ["[UNK]", "é", "a\ue000\ue001b", "\ue000\ue001", "x\u3000y"]
+    lines = []
+    for _ in range(3000):
+        lines.append(" ".join(generator.choice(words) for _ in range(generator.randrange(0, 12))))
+    lines[100] = "  \t "
+    (tmp_path / "corpus.txt").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    cfg = DEFAULTS.with_overrides(tokenizer="whitespace", min_count=2, max_sentence=7, max_tokens=max_tokens)
+    one = prepare(Corpus([tmp_path / "corpus.txt"]), cfg, tmp_path / "one")
+    monkeypatch.setattr(vocab, "_encode_whitespace", lambda *args: None)  # the two-pass path
+    two = prepare(Corpus([tmp_path / "corpus.txt"]), cfg, tmp_path / "two")
+    assert one.vocabulary.words == two.vocabulary.words and "[UNK]" not in one.vocabulary.words
+    assert np.array_equal(one.vocabulary.counts, two.vocabulary.counts)
+    assert one.corpus_tokens == two.corpus_tokens
+    assert _cache(next((tmp_path / "one").iterdir())) == _cache(next((tmp_path / "two").iterdir()))
+
+
+def test_the_one_pass_encoder_hands_over_when_the_word_table_fills(tmp_path, monkeypatch):
+    truth = planted_corpus(tmp_path / "corpus.txt", rare=5000)
+    monkeypatch.setattr(vocab, "count_limit", lambda max_vocab: 1000)
+    called = []
+    two_pass = vocab._encode_counted
+    monkeypatch.setattr(vocab, "_encode_counted", lambda *args: called.append(1) or two_pass(*args))
+    encoded = prepare(Corpus([tmp_path / "corpus.txt"]), DEFAULTS.with_overrides(tokenizer="whitespace"), tmp_path / "cache")
+    assert called and encoded.vocabulary.words[:40] == list(truth)
+    assert not list(next((tmp_path / "cache").iterdir()).glob("*.tmp"))
