@@ -9,6 +9,7 @@ from __future__ import annotations
 import bz2
 import codecs
 import gzip
+import itertools
 import lzma
 import os
 import stat
@@ -130,6 +131,31 @@ class Corpus:
         finally:  # also when the reader stops early
             self.invalid_bytes = _invalid_bytes[0]
 
+    def halves(self, *, smallest: int = 8 * BLOCK_BYTES) -> tuple[Part, Part] | None:
+        """The corpus cut in two at a line start near the middle of its bytes, to be read in two processes.
+
+        Reading both halves gives exactly the lines of reading the whole. None when it cannot
+        be cut so (a word limit, stdin, a compressed file at the middle, no newline near it) or
+        is smaller than ``smallest`` bytes.
+        """
+        if self.max_words or self.needs_spooling():
+            return None
+        sizes = [path.stat().st_size for path in self.files]
+        middle = sum(sizes) // 2
+        if sum(sizes) < smallest:
+            return None
+        index = next(index for index, end in enumerate(itertools.accumulate(sizes)) if end > middle)
+        path = self.files[index]
+        if path.suffix.lower() in _COMPRESSED:
+            return None
+        cut = _line_start_after(path, middle - sum(sizes[:index]))
+        if cut is None:
+            return None
+        whole = [(file, 0, None) for file in self.files]
+        first = Part([*whole[:index], (path, 0, cut)])
+        second = Part([(path, cut, None), *whole[index + 1 :]])
+        return first, second
+
     def batches(self, lines_per_batch: int = 8192, chars_per_batch: int = 4 * BLOCK_BYTES) -> Iterator[list[str]]:
         """Lists of lines, for the tokenizer's batch calls; bounded in lines and in characters."""
         batch: list[str] = []
@@ -143,6 +169,58 @@ class Corpus:
                 chars = 0
         if batch:
             yield batch
+
+
+class Part:
+    """Part of a corpus (see :meth:`Corpus.halves`): whole files, or a file from or up to a byte offset."""
+
+    def __init__(self, pieces: list[tuple[Path, int, int | None]]) -> None:
+        self.pieces = pieces
+        self.invalid_bytes = 0
+
+    def __iter__(self) -> Iterator[str]:
+        _invalid_bytes[0] = 0
+        try:
+            for path, start, stop in self.pieces:
+                with _open_binary(path) as stream:
+                    yield from _lines(_Stretch(stream, start, stop) if start or stop is not None else stream)
+        finally:
+            self.invalid_bytes = _invalid_bytes[0]
+
+    batches = Corpus.batches
+
+
+class _Stretch:
+    """Bytes [start, stop) of a file, in the blocks a read from the file's start would give.
+
+    Reading in the same blocks makes :func:`_lines` cut an over-long line where it would
+    in a whole read, so the two halves of a corpus give exactly its lines.
+    """
+
+    def __init__(self, stream: BinaryIO, start: int, stop: int | None) -> None:
+        stream.seek(start)
+        self.stream, self.position, self.stop = stream, start, stop
+
+    def read(self, size: int) -> bytes:
+        end = (self.position // size + 1) * size
+        if self.stop is not None:
+            end = min(end, self.stop)
+        data = self.stream.read(max(0, end - self.position))
+        self.position += len(data)
+        return data
+
+
+def _line_start_after(path: Path, offset: int, *, search: int = 4 * BLOCK_BYTES) -> int | None:
+    """The offset just after the first newline at or after ``offset``, unless a BOM starts there."""
+    with _open_raw(path) as stream:
+        stream.seek(offset)
+        data = stream.read(search)
+        newline = data.find(b"\n")
+        if newline < 0 or offset + newline + 1 >= path.stat().st_size:
+            return None
+        if data[newline + 1 : newline + 4] == codecs.BOM_UTF8:  # a whole read would keep it; a fresh decoder would not
+            return None
+        return offset + newline + 1
 
 
 def _expand(path: str) -> list[Path]:

@@ -15,9 +15,11 @@ import hashlib
 import itertools
 import json
 import logging
+import multiprocessing
 import os
 import re
 import shutil
+import sys
 from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -220,52 +222,109 @@ _MARK_AS_WORD = f" {_LINE_MARK}"  # the mark met as a word of the text: a key no
 def _encode_whitespace(corpus: Corpus, cfg: TrainConfig, folder: Path) -> tuple[Tokenizer, Vocabulary, int] | None:
     """'whitespace' in one pass: ids in order of first sight go to a file while counting, then become rows.
 
-    About twice as fast as counting and encoding in two passes. Returns None when the distinct
-    words outgrow the counting table (see :func:`count_limit`); the two passes of
-    :func:`_encode_counted`, which prune while counting, take over then.
+    About twice as fast as counting and encoding in two passes; on Linux a large corpus is read
+    as two halves in two processes, whose ids are merged as if one had read it all. Returns None
+    when the distinct words outgrow the counting table (see :func:`count_limit`); the two passes
+    of :func:`_encode_counted`, which prune while counting, take over then.
     """
     limit = count_limit(cfg.max_vocab)
-    ids_of = _Ids({_LINE_MARK: 0})
-    counts = np.zeros(1 << 16, dtype=np.int64)
-    raw_path, lengths_path = folder / "token-ids.tmp", folder / "lengths.tmp"
-    written = 0
-    with open(raw_path, "wb") as raw, open(lengths_path, "wb") as lengths_out:
-        for batch in corpus.batches(chars_per_batch=BATCH_CHARS):
-            ids, lengths = _first_sight_ids(batch, ids_of)
-            if cfg.max_tokens:
-                ids, lengths = ids[: cfg.max_tokens - written], _cut_lengths(lengths, cfg.max_tokens - written)
-            if len(ids_of) > limit:
-                break
-            if len(ids_of) > len(counts):
-                counts = np.concatenate([counts, np.zeros(max(len(ids_of), 2 * len(counts)) - len(counts), np.int64)])
-            counts += np.bincount(ids, minlength=len(counts))
-            written += len(ids)
-            raw.write(ids.tobytes())
-            lengths_out.write(lengths.tobytes())
-            if cfg.max_tokens and written >= cfg.max_tokens:
-                break
-    if len(ids_of) > limit:
-        raw_path.unlink()
-        lengths_path.unlink()
+    halves = corpus.halves() if _two_processes() and not cfg.max_tokens else None
+    first = _Scan(folder, "a", limit)
+    if halves is None:
+        first.read(corpus, cfg.max_tokens)
+        scans = [(first, None)]
+    else:
+        with multiprocessing.get_context("fork").Pool(1) as pool:
+            pending = pool.apply_async(_scan_elsewhere, (halves[1], folder, limit))
+            first.read(halves[0], 0)
+            second = pending.get()
+        corpus.invalid_bytes = halves[0].invalid_bytes + second.invalid_bytes
+        # The second half's words take the ids they would have had in one pass: new ones after the first's.
+        mapping = np.fromiter(map(first.ids_of.__getitem__, second.words), dtype=np.int32, count=len(second.words))
+        first.overflow |= second.overflow or len(first.ids_of) > limit
+        if not first.overflow:
+            first.grow()
+            first.counts[mapping] += second.counts[: len(mapping)]
+            first.written += second.written
+        scans = [(first, None), (second, mapping)]
+    if first.overflow:
+        for scan, _ in scans:
+            scan.remove()
         return None
-    if written == 0:
+    if first.written == 0:
         raise CorpusError("the corpus is empty: it holds no words")
+    ids_of = first.ids_of
     words = [_LINE_MARK if word == _MARK_AS_WORD else word for word in ids_of]
     special = [0] + ([ids_of[UNKNOWN]] if UNKNOWN in ids_of else [])  # the line mark; the unknown token
-    del ids_of
-    counts = counts[: len(words)]
+    counts = first.counts[: len(words)]
     kept = _kept(counts, cfg, special=special)
     remap = np.full(len(counts), -1, dtype=np.int32)
     remap[kept] = np.arange(len(kept), dtype=np.int32)
     with _writing(folder, len(kept), cfg.max_sentence) as writer:
-        _remap(raw_path, lengths_path, remap, writer)
-    raw_path.unlink()
-    lengths_path.unlink()
+        for scan, mapping in scans:
+            _remap(scan.raw_path, scan.lengths_path, remap if mapping is None else remap[mapping], writer)
+            scan.remove()
     kept_words = [words[index] for index in kept.tolist()]
     vocabulary = Vocabulary(
         words=kept_words, counts=counts[kept], token_ids=np.arange(1, len(kept) + 1, dtype=np.int64)
     )
-    return new_tokenizer("whitespace", kept_words), vocabulary, written
+    return new_tokenizer("whitespace", kept_words), vocabulary, first.written
+
+
+class _Scan:
+    """One pass of :func:`_encode_whitespace` over a corpus (or half of one): ids, line lengths, counts."""
+
+    def __init__(self, folder: Path, name: str, limit: int) -> None:
+        self.raw_path, self.lengths_path = folder / f"token-ids-{name}.tmp", folder / f"lengths-{name}.tmp"
+        self.limit = limit
+        self.ids_of = _Ids({_LINE_MARK: 0})
+        self.counts = np.zeros(1 << 16, dtype=np.int64)
+        self.written = 0
+        self.overflow = False
+        self.words: list[str] = []  # filled where the scan ran in another process
+        self.invalid_bytes = 0
+
+    def read(self, source, max_tokens: int) -> None:
+        """Scan ``source`` (a Corpus or a Part); stop early, with ``overflow``, if the words outgrow ``limit``."""
+        with open(self.raw_path, "wb") as raw, open(self.lengths_path, "wb") as lengths_out:
+            for batch in source.batches(chars_per_batch=BATCH_CHARS):
+                ids, lengths = _first_sight_ids(batch, self.ids_of)
+                if max_tokens:
+                    ids, lengths = ids[: max_tokens - self.written], _cut_lengths(lengths, max_tokens - self.written)
+                if len(self.ids_of) > self.limit:
+                    self.overflow = True
+                    return
+                self.grow()
+                self.counts += np.bincount(ids, minlength=len(self.counts))
+                self.written += len(ids)
+                raw.write(ids.tobytes())
+                lengths_out.write(lengths.tobytes())
+                if max_tokens and self.written >= max_tokens:
+                    return
+
+    def grow(self) -> None:
+        if len(self.ids_of) > len(self.counts):
+            extra = max(len(self.ids_of), 2 * len(self.counts)) - len(self.counts)
+            self.counts = np.concatenate([self.counts, np.zeros(extra, dtype=np.int64)])
+
+    def remove(self) -> None:
+        self.raw_path.unlink(missing_ok=True)
+        self.lengths_path.unlink(missing_ok=True)
+
+
+def _scan_elsewhere(part, folder: Path, limit: int) -> _Scan:
+    """:meth:`_Scan.read` in a worker process; what comes back holds the words instead of the dict."""
+    scan = _Scan(folder, "b", limit)
+    scan.read(part, 0)
+    scan.words = list(scan.ids_of)
+    scan.ids_of = _Ids()
+    scan.invalid_bytes = part.invalid_bytes
+    return scan
+
+
+def _two_processes() -> bool:
+    """Whether a second process can read half the corpus: Linux (fork) with two cores or more."""
+    return sys.platform == "linux" and len(os.sched_getaffinity(0)) >= 2
 
 
 def _first_sight_ids(batch: list[str], ids_of: _Ids) -> tuple[np.ndarray, np.ndarray]:

@@ -165,3 +165,50 @@ def test_the_one_pass_encoder_hands_over_when_the_word_table_fills(tmp_path, mon
     encoded = prepare(Corpus([tmp_path / "corpus.txt"]), DEFAULTS.with_overrides(tokenizer="whitespace"), tmp_path / "cache")
     assert called and encoded.vocabulary.words[:40] == list(truth)
     assert not list(next((tmp_path / "cache").iterdir()).glob("*.tmp"))
+
+
+def _halves_of_any_size(monkeypatch):
+    whole = Corpus.halves
+    monkeypatch.setattr(Corpus, "halves", lambda self, smallest=0: whole(self, smallest=0))
+
+
+@pytest.mark.parametrize("layout", ["one file", "three files", "long lines"])
+def test_two_halves_read_exactly_the_lines_of_the_whole(tmp_path, layout):
+    generator = random.Random(5)
+    text = lambda count: "\n".join(  # noqa: E731
+        " ".join(generator.choice(["a", "bé", "c\ue000\ue001", "[UNK]", "\u00a0", "d"]) for _ in range(generator.randrange(12)))
+        for _ in range(count)
+    )
+    if layout == "one file":
+        paths = [tmp_path / "a.txt"]
+        paths[0].write_bytes(b"\xef\xbb\xbf" + text(4000).encode() + b"\xff\xfe bad\n")
+    elif layout == "three files":
+        paths = [tmp_path / f"{name}.txt" for name in "abc"]
+        for path in paths:
+            path.write_text(text(1500) + "\n", encoding="utf-8")
+    else:  # lines over the 1 MB read block, with and without spaces, across the middle
+        paths = [tmp_path / "long.txt"]
+        paths[0].write_text("x" * 1_500_000 + "\n" + ("w " * 900_000) + "\n" + text(50) + "\n" + "y" * 2_500_000 + "\n", encoding="utf-8")
+    corpus = Corpus(paths)
+    halves = corpus.halves(smallest=0)
+    assert halves is not None
+    whole = list(corpus)
+    assert list(halves[0]) + list(halves[1]) == whole
+    assert halves[0].invalid_bytes + halves[1].invalid_bytes == corpus.invalid_bytes
+
+
+def test_two_processes_encode_what_one_pass_and_two_passes_do(tmp_path, monkeypatch):
+    generator = random.Random(9)
+    words = [f"w{index}" for index in range(400)] + ["[UNK]", "é", "a\ue000\ue001b", "\ue000\ue001"]
+    paths = [tmp_path / f"{name}.txt" for name in "ab"]
+    for path in paths:
+        lines = [" ".join(generator.choice(words) for _ in range(generator.randrange(15))) for _ in range(3000)]
+        path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    cfg = DEFAULTS.with_overrides(tokenizer="whitespace", min_count=3, max_sentence=9)
+    _halves_of_any_size(monkeypatch)
+    parallel = prepare(Corpus(paths), cfg, tmp_path / "parallel")
+    monkeypatch.setattr(vocab, "_encode_whitespace", lambda *args: None)
+    two = prepare(Corpus(paths), cfg, tmp_path / "two")
+    assert parallel.vocabulary.words == two.vocabulary.words
+    assert _cache(next((tmp_path / "parallel").iterdir())) == _cache(next((tmp_path / "two").iterdir()))
+    assert not list(next((tmp_path / "parallel").iterdir()).glob("*.tmp"))
