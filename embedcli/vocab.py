@@ -115,7 +115,7 @@ def prepare(corpus: Corpus, cfg: TrainConfig, cache_root: Path) -> Encoded:
         shutil.rmtree(cache_root)  # one cached corpus at a time keeps the disk bounded
     folder.mkdir(parents=True)
 
-    encoded = _encode_whitespace(corpus, cfg, folder) if cfg.tokenizer == "whitespace" else None
+    encoded = _encode_one_pass(corpus, cfg, folder) if cfg.tokenizer in ("default", "whitespace") else None
     if encoded is not None:
         tokenizer, vocabulary, corpus_tokens = encoded
     elif cfg.tokenizer in ("default", "whitespace"):
@@ -219,8 +219,8 @@ _LINE_JOIN = f" {_LINE_MARK} "
 _MARK_AS_WORD = f" {_LINE_MARK}"  # the mark met as a word of the text: a key no token can be
 
 
-def _encode_whitespace(corpus: Corpus, cfg: TrainConfig, folder: Path) -> tuple[Tokenizer, Vocabulary, int] | None:
-    """'whitespace' in one pass: ids in order of first sight go to a file while counting, then become rows.
+def _encode_one_pass(corpus: Corpus, cfg: TrainConfig, folder: Path) -> tuple[Tokenizer, Vocabulary, int] | None:
+    """'default' and 'whitespace' in one pass: ids in order of first sight go to a file while counting, then become rows.
 
     About twice as fast as counting and encoding in two passes; on Linux a large corpus is read
     as two halves in two processes, whose ids are merged as if one had read it all. Returns None
@@ -229,13 +229,13 @@ def _encode_whitespace(corpus: Corpus, cfg: TrainConfig, folder: Path) -> tuple[
     """
     limit = count_limit(cfg.max_vocab)
     halves = corpus.halves() if _two_processes() and not cfg.max_tokens else None
-    first = _Scan(folder, "a", limit)
+    first = _Scan(folder, "a", limit, cfg.tokenizer)
     if halves is None:
         first.read(corpus, cfg.max_tokens)
         scans = [(first, None)]
     else:
         with multiprocessing.get_context("fork").Pool(1) as pool:
-            pending = pool.apply_async(_scan_elsewhere, (halves[1], folder, limit))
+            pending = pool.apply_async(_scan_elsewhere, (halves[1], folder, limit, cfg.tokenizer))
             first.read(halves[0], 0)
             second = pending.get()
         corpus.invalid_bytes = halves[0].invalid_bytes + second.invalid_bytes
@@ -268,13 +268,14 @@ def _encode_whitespace(corpus: Corpus, cfg: TrainConfig, folder: Path) -> tuple[
     vocabulary = Vocabulary(
         words=kept_words, counts=counts[kept], token_ids=np.arange(1, len(kept) + 1, dtype=np.int64)
     )
-    return new_tokenizer("whitespace", kept_words), vocabulary, first.written
+    return new_tokenizer(cfg.tokenizer, kept_words), vocabulary, first.written
 
 
 class _Scan:
-    """One pass of :func:`_encode_whitespace` over a corpus (or half of one): ids, line lengths, counts."""
+    """One pass of :func:`_encode_one_pass` over a corpus (or half of one): ids, line lengths, counts."""
 
-    def __init__(self, folder: Path, name: str, limit: int) -> None:
+    def __init__(self, folder: Path, name: str, limit: int, kind: str) -> None:
+        self.kind = kind
         self.raw_path, self.lengths_path = folder / f"token-ids-{name}.tmp", folder / f"lengths-{name}.tmp"
         self.limit = limit
         self.ids_of = _Ids({_LINE_MARK: 0})
@@ -288,7 +289,7 @@ class _Scan:
         """Scan ``source`` (a Corpus or a Part); stop early, with ``overflow``, if the words outgrow ``limit``."""
         with open(self.raw_path, "wb") as raw, open(self.lengths_path, "wb") as lengths_out:
             for batch in source.batches(chars_per_batch=BATCH_CHARS):
-                ids, lengths = _first_sight_ids(batch, self.ids_of)
+                ids, lengths = _first_sight_ids(batch, self.ids_of, self.kind)
                 if max_tokens:
                     ids, lengths = ids[: max_tokens - self.written], _cut_lengths(lengths, max_tokens - self.written)
                 if len(self.ids_of) > self.limit:
@@ -312,9 +313,9 @@ class _Scan:
         self.lengths_path.unlink(missing_ok=True)
 
 
-def _scan_elsewhere(part, folder: Path, limit: int) -> _Scan:
+def _scan_elsewhere(part, folder: Path, limit: int, kind: str) -> _Scan:
     """:meth:`_Scan.read` in a worker process; what comes back holds the words instead of the dict."""
-    scan = _Scan(folder, "b", limit)
+    scan = _Scan(folder, "b", limit, kind)
     scan.read(part, 0)
     scan.words = list(scan.ids_of)
     scan.ids_of = _Ids()
@@ -327,20 +328,48 @@ def _two_processes() -> bool:
     return sys.platform == "linux" and len(os.sched_getaffinity(0)) >= 2
 
 
-def _first_sight_ids(batch: list[str], ids_of: _Ids) -> tuple[np.ndarray, np.ndarray]:
-    """The id of every token of ``batch`` (Python's str.split) and the tokens of each line."""
-    text = _LINE_JOIN.join(batch)
-    if text.count(_LINE_MARK) == len(batch) - 1:
-        words = text.split()
-        ids = np.fromiter(map(ids_of.__getitem__, words), dtype=np.int32, count=len(words))
-        ends = np.flatnonzero(ids == 0)
-        lengths = np.diff(ends, prepend=-1, append=len(ids)) - 1
-        return ids[ids != 0], lengths.astype(np.int64)
-    split = [line.split() for line in batch]  # the mark is in the text itself
+def _first_sight_ids(batch: list[str], ids_of: _Ids, kind: str) -> tuple[np.ndarray, np.ndarray]:
+    """The id of every token of ``batch``, as the ``kind`` tokenizer splits it (see :func:`_words`), and the tokens of each line."""
+    if kind == "whitespace":
+        return _marked_ids(batch, ids_of, str.split, str.split)
+    parts = []
+    for is_ascii, run in itertools.groupby(batch, key=str.isascii):
+        if is_ascii:
+            parts.append(_marked_ids(list(run), ids_of, lambda text: _ASCII_TOKEN.findall(text.lower()), None))
+        else:
+            parts.append(_line_ids([_default_words(line) for line in run], ids_of))
+    if len(parts) == 1:
+        return parts[0]
+    return np.concatenate([ids for ids, _ in parts]), np.concatenate([lengths for _, lengths in parts])
+
+
+def _marked_ids(lines: list[str], ids_of: _Ids, split_text, split_line) -> tuple[np.ndarray, np.ndarray]:
+    """Ids and line lengths from one split of the lines joined around the line mark (id 0)."""
+    text = _LINE_JOIN.join(lines)
+    if split_line is not None and text.count(_LINE_MARK) != len(lines) - 1:
+        return _line_ids([split_line(line) for line in lines], ids_of)  # the mark is in the text itself
+    words = split_text(text)
+    ids = np.fromiter(map(ids_of.__getitem__, words), dtype=np.int32, count=len(words))
+    ends = np.flatnonzero(ids == 0)
+    lengths = np.diff(ends, prepend=-1, append=len(ids)) - 1
+    return ids[ids != 0], lengths.astype(np.int64)
+
+
+def _line_ids(split: list[list[str]], ids_of: _Ids) -> tuple[np.ndarray, np.ndarray]:
     lengths = np.fromiter(map(len, split), dtype=np.int64, count=len(split))
     words = (_MARK_AS_WORD if word == _LINE_MARK else word for word in itertools.chain.from_iterable(split))
-    ids = np.fromiter(map(ids_of.__getitem__, words), dtype=np.int32, count=int(lengths.sum()))
-    return ids, lengths
+    return np.fromiter(map(ids_of.__getitem__, words), dtype=np.int32, count=int(lengths.sum())), lengths
+
+
+_DEFAULT_SPLITTER: list[Tokenizer] = []
+
+
+def _default_words(line: str) -> list[str]:
+    """The 'default' tokenizer's words of a line that is not ASCII: its own normalizer and pre-tokenizer."""
+    if not _DEFAULT_SPLITTER:
+        _DEFAULT_SPLITTER.append(new_tokenizer("default"))
+    splitter = _DEFAULT_SPLITTER[0]
+    return [word for word, _ in splitter.pre_tokenizer.pre_tokenize_str(splitter.normalizer.normalize_str(line))]
 
 
 def _encode_counted(corpus: Corpus, cfg: TrainConfig, folder: Path) -> tuple[Tokenizer, Vocabulary, int]:

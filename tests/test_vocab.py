@@ -136,19 +136,21 @@ def _cache(folder):
     return {name: (folder / name).read_bytes() for name in files}
 
 
+@pytest.mark.parametrize("tokenizer", ["whitespace", "default"])
 @pytest.mark.parametrize("max_tokens", [0, 5000])
-def test_the_one_pass_whitespace_encoder_equals_the_two_pass_one(tmp_path, monkeypatch, max_tokens):
+def test_the_one_pass_encoder_equals_the_two_pass_one(tmp_path, monkeypatch, max_tokens, tokenizer):
     """Same rows, sentences, counts and tokenizer, on text with the line mark, [UNK], blank lines and odd spaces."""
     generator = random.Random(3)
-    words = [f"w{index}" for index in range(300)] + ["[UNK]", "é", "a\ue000\ue001b", "\ue000\ue001", "x\u3000y"]
+    words = [f"w{index}" for index in range(300)] + ["[UNK]", "é", "a\ue000\ue001b", "\ue000\ue001", "x\u3000y",
+                                                      "Don't", "e.g.", "ﬁne", "ÉCOLE", "x\u0301", "--", "A_b"]
     lines = []
     for _ in range(3000):
         lines.append(" ".join(generator.choice(words) for _ in range(generator.randrange(0, 12))))
     lines[100] = "  \t "
     (tmp_path / "corpus.txt").write_text("\n".join(lines) + "\n", encoding="utf-8")
-    cfg = DEFAULTS.with_overrides(tokenizer="whitespace", min_count=2, max_sentence=7, max_tokens=max_tokens)
+    cfg = DEFAULTS.with_overrides(tokenizer=tokenizer, min_count=2, max_sentence=7, max_tokens=max_tokens)
     one = prepare(Corpus([tmp_path / "corpus.txt"]), cfg, tmp_path / "one")
-    monkeypatch.setattr(vocab, "_encode_whitespace", lambda *args: None)  # the two-pass path
+    monkeypatch.setattr(vocab, "_encode_one_pass", lambda *args: None)  # the two-pass path
     two = prepare(Corpus([tmp_path / "corpus.txt"]), cfg, tmp_path / "two")
     assert one.vocabulary.words == two.vocabulary.words and "[UNK]" not in one.vocabulary.words
     assert np.array_equal(one.vocabulary.counts, two.vocabulary.counts)
@@ -197,17 +199,18 @@ def test_two_halves_read_exactly_the_lines_of_the_whole(tmp_path, layout):
     assert halves[0].invalid_bytes + halves[1].invalid_bytes == corpus.invalid_bytes
 
 
-def test_two_processes_encode_what_one_pass_and_two_passes_do(tmp_path, monkeypatch):
+@pytest.mark.parametrize("tokenizer", ["whitespace", "default"])
+def test_two_processes_encode_what_one_pass_and_two_passes_do(tmp_path, monkeypatch, tokenizer):
     generator = random.Random(9)
-    words = [f"w{index}" for index in range(400)] + ["[UNK]", "é", "a\ue000\ue001b", "\ue000\ue001"]
+    words = [f"w{index}" for index in range(400)] + ["[UNK]", "é", "a\ue000\ue001b", "\ue000\ue001", "It's", "ÀB"]
     paths = [tmp_path / f"{name}.txt" for name in "ab"]
     for path in paths:
         lines = [" ".join(generator.choice(words) for _ in range(generator.randrange(15))) for _ in range(3000)]
         path.write_text("\n".join(lines) + "\n", encoding="utf-8")
-    cfg = DEFAULTS.with_overrides(tokenizer="whitespace", min_count=3, max_sentence=9)
+    cfg = DEFAULTS.with_overrides(tokenizer=tokenizer, min_count=3, max_sentence=9)
     _halves_of_any_size(monkeypatch)
     parallel = prepare(Corpus(paths), cfg, tmp_path / "parallel")
-    monkeypatch.setattr(vocab, "_encode_whitespace", lambda *args: None)
+    monkeypatch.setattr(vocab, "_encode_one_pass", lambda *args: None)
     two = prepare(Corpus(paths), cfg, tmp_path / "two")
     assert parallel.vocabulary.words == two.vocabulary.words
     assert _cache(next((tmp_path / "parallel").iterdir())) == _cache(next((tmp_path / "two").iterdir()))
