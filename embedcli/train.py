@@ -148,7 +148,7 @@ def train(
     if group.rank == 0:
         check_output_dir(out_dir, force=force)
     corpus = Corpus(corpus_paths, max_words=cfg.max_tokens)  # an endless stdin stops there
-    return _train(corpus, cfg, out_dir, group, progress=progress, checkpoint=None, force=force)
+    return _train(corpus, cfg, out_dir, group, progress=progress, checkpoint=None)
 
 
 def resume(
@@ -199,7 +199,6 @@ def _train(
     *,
     progress: bool,
     checkpoint: tuple[dict[str, np.ndarray], dict[str, Any]] | None,
-    force: bool = False,
     encoded: Encoded | None = None,
 ) -> TrainResult:
     device = resolve_device(cfg.device) if group.device is None else group.device
