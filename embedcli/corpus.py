@@ -141,9 +141,10 @@ class Corpus:
         if self.max_words or self.needs_spooling():
             return None
         sizes = [path.stat().st_size for path in self.files]
-        middle = sum(sizes) // 2
-        if sum(sizes) < smallest:
+        total = sum(sizes)
+        if total < smallest:
             return None
+        middle = total // 2
         index = next(index for index, end in enumerate(itertools.accumulate(sizes)) if end > middle)
         path = self.files[index]
         if path.suffix.lower() in _COMPRESSED:

@@ -277,9 +277,11 @@ def _encode(corpus: Corpus, cfg: TrainConfig, out_dir: Path) -> tuple[Encoded, s
             if spool is not None:
                 corpus.spool_stdin(Path(spool))
             key = cache_key(corpus, cfg)
-            if cached(cache_root, key) is None:
+            encoded = cached(cache_root, key)  # a hit is loaded once, here
+            if encoded is None:
                 check_disk(corpus, out_dir)
-            return prepare(corpus, cfg, cache_root), key
+                encoded = prepare(corpus, cfg, cache_root)
+            return encoded, key
     except OSError as error:
         if error.errno in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG):
             shutil.rmtree(cache_root, ignore_errors=True)
@@ -541,7 +543,7 @@ class _Run:
     def _meet(self) -> None:
         try:
             if self.group.world > 1:
-                flags = self.group.agree([self.checkpoint_due, self.signal is not None, self.state.error is not None])
+                flags = self.group.agree([self.checkpoint_due, self.signal is not None])
                 self.group.merge(self.model)
                 self.checkpoint_due, interrupted = flags[0], flags[1]
                 if interrupted and self.signal is None:

@@ -11,6 +11,7 @@ memory-mapped by training. A tokenizer.json given by the user is used as it is.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import itertools
 import json
@@ -361,15 +362,15 @@ def _line_ids(split: list[list[str]], ids_of: _Ids) -> tuple[np.ndarray, np.ndar
     return np.fromiter(map(ids_of.__getitem__, words), dtype=np.int32, count=int(lengths.sum())), lengths
 
 
-_DEFAULT_SPLITTER: list[Tokenizer] = []
-
-
 def _default_words(line: str) -> list[str]:
     """The 'default' tokenizer's words of a line that is not ASCII: its own normalizer and pre-tokenizer."""
-    if not _DEFAULT_SPLITTER:
-        _DEFAULT_SPLITTER.append(new_tokenizer("default"))
-    splitter = _DEFAULT_SPLITTER[0]
+    splitter = _default_splitter()
     return [word for word, _ in splitter.pre_tokenizer.pre_tokenize_str(splitter.normalizer.normalize_str(line))]
+
+
+@functools.lru_cache(maxsize=1)
+def _default_splitter() -> Tokenizer:
+    return new_tokenizer("default")
 
 
 def _encode_counted(corpus: Corpus, cfg: TrainConfig, folder: Path) -> tuple[Tokenizer, Vocabulary, int]:
@@ -418,17 +419,7 @@ def _select(counted: WordCounts, cfg: TrainConfig) -> list[str]:
     counted.counts.pop(UNKNOWN, None)  # the tokenizer's own unknown token is never a word
     words = list(counted.counts)
     values = np.fromiter(counted.counts.values(), dtype=np.int64, count=len(words))
-    kept = np.flatnonzero(values >= cfg.min_count)
-    if len(kept) == 0:
-        most = int(values.max()) if len(values) else 0
-        raise CorpusError(
-            f"no word occurs --min-count {cfg.min_count} times (the most frequent occurs {most} times); "
-            f"lower --min-count"
-        )
-    kept = kept[np.argsort(-values[kept], kind="stable")]
-    if cfg.max_vocab:
-        kept = kept[: cfg.max_vocab]
-    return [words[index] for index in kept.tolist()]
+    return [words[index] for index in _kept(values, cfg, special=[]).tolist()]
 
 
 def _words(batch: list[str], kind: str, splitter: Tokenizer) -> list[str]:
