@@ -90,6 +90,8 @@ def train(
     device: Annotated[Optional[str], _setting("device")] = None,
     threads: Annotated[Optional[int], _setting("threads")] = None,
     chunk: Annotated[Optional[int], _setting("chunk")] = None,
+    lanes: Annotated[Optional[int], _setting("lanes")] = None,
+    cuda_graphs: Annotated[Optional[bool], _setting("cuda_graphs", "--cuda-graphs/--no-cuda-graphs")] = None,
     noise_block: Annotated[Optional[int], _setting("noise_block")] = None,
     noise_words: Annotated[Optional[int], _setting("noise_words")] = None,
     max_row_step: Annotated[Optional[float], _setting("max_row_step")] = None,

@@ -21,6 +21,11 @@ else:  # Python 3.10: the same parser, from PyPI
     import tomli as tomllib
 
 
+# --lanes 0 on CUDA: 4 lanes of 1024 centers per step kept the quality of one lane on gcide.txt (WS353
+# 0.551 against 0.563, analogy 0.164 against 0.162; 16 lanes fell to 0.522 and 0.145), see benchmarks/RESULTS.md
+GPU_LANES = 4
+
+
 def _setting(default: Any, help: str) -> Any:
     return field(default=default, metadata={"help": help})
 
@@ -49,12 +54,19 @@ class TrainConfig:
     epochs: int = _setting(5, "passes over the corpus")
     seed: int = _setting(1, "random seed for initialisation and sampling")
     device: str = _setting("auto", "'auto' (CUDA when present), 'cpu', 'cuda' or 'cuda:N'")
-    threads: int = _setting(0, "CPU worker threads (0: one per core)")
-    chunk: int = _setting(1024, "center positions trained together in one step")
+    threads: int = _setting(0, "CPU worker threads (0: one per core, at most 4)")
+    chunk: int = _setting(1024, "consecutive center positions of one lane trained together in one step")
+    lanes: int = _setting(
+        0, f"far-apart stretches of the stream trained side by side in one step (0: 1 on CPU, {GPU_LANES} on CUDA)"
+    )
+    cuda_graphs: bool = _setting(
+        True, "on CUDA, replay each training step as one recorded CUDA graph (off: launch its kernels one by one)"
+    )
     noise_block: int = _setting(64, "neighbouring centers that share one draw of noise words")
     noise_words: int = _setting(64, "noise words drawn for each block of --noise-block centers")
     max_row_step: float = _setting(
-        1.6, "most learning rate x pair updates one row takes in a step (guards small vocabularies)"
+        1.6, "most learning rate x pair updates one row takes in a step (guards small vocabularies); "
+        "more than 2 workers share twice this"
     )
     eval_analogies: str = _setting("", "analogy file to evaluate on after every epoch (questions-words.txt format)")
     eval_pairs: str = _setting("", "word-pair file to evaluate on after every epoch (word word score)")
@@ -139,8 +151,9 @@ def _check_ranges(cfg: TrainConfig) -> None:
     need(cfg.sample >= 0, f"--sample must be 0 (off) or more, got {cfg.sample}")
     need(cfg.lr > 0, f"--lr must be above 0, got {cfg.lr}")
     need(0 <= cfg.min_lr <= 1, f"--min-lr must be between 0 and 1, got {cfg.min_lr}")
-    need(cfg.threads >= 0, f"--threads must be 0 (one per core) or more, got {cfg.threads}")
+    need(cfg.threads >= 0, f"--threads must be 0 (one per core, at most 4) or more, got {cfg.threads}")
     need(cfg.chunk >= 16, f"--chunk must be at least 16, got {cfg.chunk}")
+    need(cfg.lanes >= 0, f"--lanes must be 0 (1 on CPU, {GPU_LANES} on CUDA) or more, got {cfg.lanes}")
     need(cfg.noise_words >= 1, f"--noise-words must be at least 1, got {cfg.noise_words}")
     need(cfg.noise_block >= 1, f"--noise-block must be at least 1, got {cfg.noise_block}")
     need(

@@ -131,31 +131,41 @@ class Corpus:
         finally:  # also when the reader stops early
             self.invalid_bytes = _invalid_bytes[0]
 
-    def halves(self, *, smallest: int = 8 * BLOCK_BYTES) -> tuple[Part, Part] | None:
-        """The corpus cut in two at a line start near the middle of its bytes, to be read in two processes.
+    def parts(self, count: int, *, smallest: int = 4 * BLOCK_BYTES) -> list[Part] | None:
+        """The corpus cut into up to ``count`` parts at line starts, to be read in as many processes.
 
-        Reading both halves gives exactly the lines of reading the whole. None when it cannot
-        be cut so (a word limit, stdin, a compressed file at the middle, no newline near it) or
-        is smaller than ``smallest`` bytes.
+        Reading the parts in order gives exactly the lines of reading the whole. Each part is at
+        least ``smallest`` bytes; a cut that would fall in a compressed file or find no newline
+        near it is left out. None when fewer than two parts remain, or when the corpus cannot
+        be cut at all (a word limit, stdin).
         """
         if self.max_words or self.needs_spooling():
             return None
         sizes = [path.stat().st_size for path in self.files]
-        total = sum(sizes)
-        if total < smallest:
+        ends = list(itertools.accumulate(sizes))
+        total = ends[-1] if ends else 0
+        count = min(count, total // smallest) if smallest else count
+        cuts: list[tuple[int, int]] = []  # (file index, offset of a line start in it), in corpus order
+        for number in range(1, count):
+            target = total * number // count
+            index = next(index for index, end in enumerate(ends) if end > target)
+            path = self.files[index]
+            if path.suffix.lower() in _COMPRESSED:
+                continue
+            cut = _line_start_after(path, target - (ends[index] - sizes[index]))
+            if cut is not None and (not cuts or (index, cut) > cuts[-1]):
+                cuts.append((index, cut))
+        if not cuts:
             return None
-        middle = total // 2
-        index = next(index for index, end in enumerate(itertools.accumulate(sizes)) if end > middle)
-        path = self.files[index]
-        if path.suffix.lower() in _COMPRESSED:
-            return None
-        cut = _line_start_after(path, middle - sum(sizes[:index]))
-        if cut is None:
-            return None
-        whole = [(file, 0, None) for file in self.files]
-        first = Part([*whole[:index], (path, 0, cut)])
-        second = Part([(path, cut, None), *whole[index + 1 :]])
-        return first, second
+        parts, here = [], (0, 0)
+        for there in [*cuts, (len(self.files), 0)]:
+            pieces = [(self.files[here[0]], here[1], there[1] if there[0] == here[0] else None)]
+            pieces += [(path, 0, None) for path in self.files[here[0] + 1 : there[0]]]
+            if there[0] > here[0] and there[0] < len(self.files) and there[1]:
+                pieces.append((self.files[there[0]], 0, there[1]))
+            parts.append(Part(pieces))
+            here = there
+        return parts
 
     def batches(self, lines_per_batch: int = 8192, chars_per_batch: int = 4 * BLOCK_BYTES) -> Iterator[list[str]]:
         """Lists of lines, for the tokenizer's batch calls; bounded in lines and in characters."""
@@ -173,7 +183,7 @@ class Corpus:
 
 
 class Part:
-    """Part of a corpus (see :meth:`Corpus.halves`): whole files, or a file from or up to a byte offset."""
+    """Part of a corpus (see :meth:`Corpus.parts`): whole files, or a file from or up to a byte offset."""
 
     def __init__(self, pieces: list[tuple[Path, int, int | None]]) -> None:
         self.pieces = pieces

@@ -11,6 +11,7 @@ objective for autograd; a test checks that the two agree.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 
 import torch
@@ -35,7 +36,8 @@ class SkipGram(nn.Module):
         """Negative-sampling loss of a chunk, differentiable (the reference for :meth:`train_chunk`)."""
         window = chunk.window
         centers = self.input(chunk.centers)  # (C, d)
-        contexts = self.output(chunk.rows).unfold(0, 2 * window + 1, 1)  # (C, d, 2W+1)
+        contexts = self.output(chunk.rows).unfold(1, 2 * window + 1, 1)  # (L, C, d, 2W+1)
+        contexts = contexts.reshape(len(centers), -1, 2 * window + 1)
         positive = torch.einsum("cd,cdk->ck", centers, contexts)
         blocks = len(chunk.noise)
         noise = self.output(chunk.noise)  # (blocks, K, d)
@@ -50,22 +52,63 @@ class SkipGram(nn.Module):
         self, chunk: Chunk, lr: float, *, hot_rows: int = 0, max_step: float = float("inf"), with_loss: bool = False
     ) -> float | None:
         """One SGD step on a chunk, in place (lock-free, Hogwild style); the loss before it if asked."""
-        return sgns_step(
+        loss = sgns_step(
             self.input.weight, self.output.weight, chunk, lr, hot_rows=hot_rows, max_step=max_step, with_loss=with_loss
         )
+        return None if loss is None else float(loss)
+
+
+class CapturedStep:
+    """:func:`sgns_step` on CUDA, recorded once as a CUDA graph and replayed for every chunk of one shape.
+
+    A step is some 45 small kernels, and launching them one by one takes longer than running
+    them; a replay launches them all at once. Each call copies the chunk and the learning rate
+    into the graph's own input tensors first, and the loss is computed in every replay (read
+    it only when needed: reading waits for the GPU).
+    """
+
+    def __init__(self, model: SkipGram, chunk: Chunk, *, hot_rows: int, max_step: float) -> None:
+        self.inputs = Chunk(**{field.name: getattr(chunk, field.name).clone() for field in dataclasses.fields(Chunk)})
+        self.lr = torch.zeros((), device=chunk.rows.device)  # 0 while warming up: those steps change nothing
+        weights = model.input.weight.detach(), model.output.weight.detach()
+
+        def step() -> torch.Tensor:
+            return sgns_step(*weights, self.inputs, self.lr, hot_rows=hot_rows, max_step=max_step, with_loss=True)
+
+        side = torch.cuda.Stream(chunk.rows.device)
+        side.wait_stream(torch.cuda.current_stream(chunk.rows.device))
+        with torch.no_grad(), torch.cuda.stream(side):
+            for _ in range(2):
+                step()
+        torch.cuda.current_stream(chunk.rows.device).wait_stream(side)
+        self.graph = torch.cuda.CUDAGraph()
+        with torch.no_grad(), torch.cuda.graph(self.graph, capture_error_mode="thread_local"):
+            self.loss = step()
+
+    def __call__(self, chunk: Chunk, lr: float) -> torch.Tensor:
+        """Train on ``chunk`` at ``lr``; the loss before the step, as a tensor on the GPU."""
+        for field in dataclasses.fields(Chunk):
+            getattr(self.inputs, field.name).copy_(getattr(chunk, field.name), non_blocking=True)
+        self.lr.fill_(lr)
+        self.graph.replay()
+        return self.loss
 
 
 def sgns_step(
     input_weight: torch.Tensor,
     output_weight: torch.Tensor,
     chunk: Chunk,
-    lr: float,
+    lr: float | torch.Tensor,
     *,
     hot_rows: int = 0,
     max_step: float = float("inf"),
     with_loss: bool = False,
-) -> float | None:
+) -> torch.Tensor | None:
     """Apply ``-lr * gradient of chunk_loss`` to both tables; return the loss before the step if asked.
+
+    ``lr`` may be a 0-d tensor on the tables' device, so that the step can be recorded
+    once (:class:`CapturedStep`) and replayed at every learning rate. Nothing here waits
+    for the device.
 
     Rows below ``hot_rows`` (the most frequent words) may be met so often in one chunk
     that the sum of their gradients, all computed from the same stale value,
@@ -81,8 +124,9 @@ def sgns_step(
     centers = input_weight.index_select(0, center_rows).view(blocks, block, -1)
     # Each block of B centers scores one row per output it meets: its B + 2W window
     # positions, then its K noise words; one GEMM per block gives every score at once.
-    positions = _block_positions(blocks, block, window, chunk.rows.device)
-    output_rows = torch.cat([chunk.rows[positions], chunk.noise], dim=1)  # (blocks, B + 2W + K)
+    lanes = chunk.rows.shape[0]
+    positions = _block_positions(lanes, blocks // lanes, block, window, chunk.rows.device)
+    output_rows = torch.cat([chunk.rows.reshape(-1)[positions], chunk.noise], dim=1)  # (blocks, B + 2W + K)
     outputs = output_weight.index_select(0, output_rows.view(-1)).view(blocks, output_rows.shape[1], -1)
     scores = torch.bmm(centers, outputs.transpose(1, 2))  # (blocks, B, B + 2W + K)
 
@@ -102,21 +146,22 @@ def sgns_step(
     max_pairs = max_step / lr
     _add_capped(input_weight, center_rows, center_grad, chunk.pairs_per_center, hot_rows, max_pairs)
     noise_pairs = chunk.noise_weight.view(blocks, block).sum(1, keepdim=True).expand(chunk.noise.shape)
-    output_pairs = torch.cat([chunk.pairs_per_position[positions], noise_pairs], dim=1)
+    output_pairs = torch.cat([chunk.pairs_per_position.reshape(-1)[positions], noise_pairs], dim=1)
     _add_capped(output_weight, output_rows.view(-1), output_grad, output_pairs.view(-1), hot_rows, max_pairs)
 
     if not with_loss:
         return None
     loss = -(torch.log(positive_sigmoid.clamp_(min=1e-7)) * chunk.valid).sum()
     loss -= (torch.log((1 - negative_sigmoid).clamp_(min=1e-7)).sum(2).view(-1) * chunk.noise_weight).sum()
-    return float(loss)
+    return loss
 
 
 @functools.lru_cache(maxsize=16)
-def _block_positions(blocks: int, block: int, window: int, device: torch.device) -> torch.Tensor:
-    """(blocks, B + 2W): the chunk positions each block of B centers sees in its windows."""
-    starts = torch.arange(blocks, device=device)[:, None] * block
-    return starts + torch.arange(block + 2 * window, device=device)[None, :]
+def _block_positions(lanes: int, blocks: int, block: int, window: int, device: torch.device) -> torch.Tensor:
+    """(lanes x blocks, B + 2W): where each block of B centers finds its windows in the (L, C + 2W) rows, flattened."""
+    halo = blocks * block + 2 * window
+    starts = torch.arange(lanes, device=device)[:, None] * halo + torch.arange(blocks, device=device)[None, :] * block
+    return starts.reshape(-1, 1) + torch.arange(block + 2 * window, device=device)[None, :]
 
 
 def _band(matrix: torch.Tensor, window: int) -> torch.Tensor:
@@ -126,13 +171,15 @@ def _band(matrix: torch.Tensor, window: int) -> torch.Tensor:
 
 
 def _add_capped(
-    weight: torch.Tensor, rows: torch.Tensor, updates: torch.Tensor, pairs: torch.Tensor, hot_rows: int, max_pairs: float
+    weight: torch.Tensor, rows: torch.Tensor, updates: torch.Tensor, pairs: torch.Tensor, hot_rows: int,
+    max_pairs: float | torch.Tensor,
 ) -> None:
     """``weight[rows] += updates``, each hot row's total scaled down where it sums over more than max_pairs pairs."""
     if hot_rows:
         bucket = rows.clamp(max=hot_rows)  # every cold row shares the last bucket, which is never scaled
-        totals = torch.bincount(bucket, weights=pairs, minlength=hot_rows + 1)
+        # index_add_ rather than bincount, which waits for the GPU to learn its output's size
+        totals = pairs.new_zeros(hot_rows + 1).index_add_(0, bucket, pairs)
         scale = (max_pairs / totals.clamp(min=1e-12)).clamp_(max=1.0)
-        scale[hot_rows] = 1.0
+        scale[hot_rows:].fill_(1.0)  # not scale[hot_rows] = 1.0: that copies from the host, which waits for the GPU
         updates = updates * scale[bucket].to(updates.dtype).unsqueeze(1)
     weight.index_add_(0, rows, updates)

@@ -28,9 +28,9 @@ def check_memory(vocab_size: int, dim: int, device: torch.device, *, copies: int
         )
 
 
-def available_memory(device: torch.device) -> int | None:
-    """Bytes free for new tables: GPU memory, or MemAvailable within any cgroup limit."""
-    if device.type == "cuda":
+def available_memory(device: torch.device | None = None) -> int | None:
+    """Bytes free for new tables: GPU memory, or (no device, or the CPU) MemAvailable within any cgroup limit."""
+    if device is not None and device.type == "cuda":
         return torch.cuda.mem_get_info(device)[0]
     limits = []
     try:

@@ -136,14 +136,18 @@ def make_span(
 
 @dataclass(frozen=True)
 class Chunk:
-    """``C`` consecutive centers of a span with their context halo: one training step's input."""
+    """One training step's input: ``C`` consecutive centers with their context halo, in each of ``L`` lanes.
 
-    rows: torch.Tensor  # (C + 2W,) int64: rows of the centers and their context positions
-    valid: torch.Tensor  # (C, 2W + 1) bool
-    pairs_per_center: torch.Tensor  # (C,) float32
-    pairs_per_position: torch.Tensor  # (C + 2W,) float32, as counted over the whole span
-    noise: torch.Tensor  # (C // B, K) int64
-    noise_weight: torch.Tensor  # (C,) float32
+    A lane is a stretch of the span; on a GPU several lanes side by side make a large step
+    whose centers come from far-apart places, so that they rarely update the same rows.
+    """
+
+    rows: torch.Tensor  # (L, C + 2W) int64: rows of the centers and their context positions
+    valid: torch.Tensor  # (L * C, 2W + 1) bool
+    pairs_per_center: torch.Tensor  # (L * C,) float32
+    pairs_per_position: torch.Tensor  # (L, C + 2W) float32, as counted over the whole span
+    noise: torch.Tensor  # (L * C // B, K) int64
+    noise_weight: torch.Tensor  # (L * C,) float32
 
     @property
     def window(self) -> int:
@@ -151,22 +155,37 @@ class Chunk:
 
     @property
     def centers(self) -> torch.Tensor:
-        return self.rows[self.window : len(self.rows) - self.window]
+        return self.rows[:, self.window : self.rows.shape[1] - self.window].reshape(-1)
 
     @property
     def pairs(self) -> int:
         return int(self.pairs_per_center.sum())
 
 
-def chunk_of(span: Span, start: int, size: int) -> Chunk:
-    """The ``size`` centers of ``span`` from ``start`` (a multiple of ``size``)."""
+def chunk_of(span: Span, number: int, size: int, lanes: int = 1) -> Chunk:
+    """Step ``number`` of ``span``: ``size`` centers from each of ``lanes`` equal stretches of it.
+
+    ``span.centers`` must be a multiple of ``size * lanes`` (see :func:`make_span`). With one
+    lane every field is a view of the span's tensors; with several, a copy.
+    """
+    stretch = span.centers // lanes
     block = span.centers // len(span.noise)
-    stop = start + size
+    start, halo = number * size, size + 2 * span.window
+
+    def side_by_side(tensor: torch.Tensor, first: int, width: int, every: int) -> torch.Tensor:
+        step = tensor.stride(0)
+        return tensor.as_strided(
+            (lanes, width, *tensor.shape[1:]), (every * step, step, *tensor.stride()[1:]), tensor.storage_offset() + first * step
+        )
+
+    def flat(tensor: torch.Tensor, first: int, width: int, every: int) -> torch.Tensor:
+        return side_by_side(tensor, first, width, every).reshape(lanes * width, *tensor.shape[1:])
+
     return Chunk(
-        rows=span.rows[start : stop + 2 * span.window],
-        valid=span.valid[start:stop],
-        pairs_per_center=span.pairs_per_center[start:stop],
-        pairs_per_position=span.pairs_per_position[start : stop + 2 * span.window],
-        noise=span.noise[start // block : stop // block],
-        noise_weight=span.noise_weight[start:stop],
+        rows=side_by_side(span.rows, start, halo, stretch),
+        valid=flat(span.valid, start, size, stretch),
+        pairs_per_center=flat(span.pairs_per_center, start, size, stretch),
+        pairs_per_position=side_by_side(span.pairs_per_position, start, halo, stretch),
+        noise=flat(span.noise, start // block, size // block, stretch // block),
+        noise_weight=flat(span.noise_weight, start, size, stretch),
     )

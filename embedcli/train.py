@@ -15,6 +15,7 @@ run needs only the positions, not generator states.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import errno
 import hashlib
 import importlib.util
@@ -37,13 +38,13 @@ import torch
 from tqdm import tqdm
 
 from . import __version__
-from .config import DEFAULTS, TrainConfig
+from .config import DEFAULTS, GPU_LANES, TrainConfig
 from .corpus import Corpus
 from .errors import ConfigError, EmbedcliError, ModelError, UsageError
 from .evaluate import evaluate_analogies, evaluate_pairs
-from .model import SkipGram
+from .model import CapturedStep, SkipGram
 from .resources import check_disk, check_memory, return_large_buffers
-from .sampling import chunk_of, hot_rows, keep_probabilities, make_span, noise_table, sentence_ids
+from .sampling import Chunk, chunk_of, hot_rows, keep_probabilities, make_span, noise_table, sentence_ids
 from .store import (
     DiskFullError,
     check_output_dir,
@@ -61,6 +62,13 @@ log = logging.getLogger("embedcli")
 # two merges (on gcide.txt, merging every 1M tokens cost 0.03 of analogy accuracy). Small spans
 # also keep the per-span buffers, and so peak memory, small.
 SPAN_TOKENS = 1 << 18
+# One GPU alone merges with no one: its spans are 8x longer, since preparing a span (some 60 small
+# kernels and two waits for the GPU) costs about as much as training 100k of its tokens there.
+GPU_SPAN_TOKENS = 1 << 21
+# Workers by default, whatever the cores: on a 16-core machine 16 workers made 0.46M words/s (less
+# than 2 on 2 cores) at WS353 0.30, contending for Python's lock between their small tensor
+# operations and colliding in their lock-free adds; 4 kept WS353 at 0.541 (benchmarks/RESULTS.md).
+MAX_DEFAULT_WORKERS = 4
 LOSS_EVERY = 16  # chunks between two loss measurements
 
 
@@ -120,11 +128,11 @@ def learning_rate(cfg: TrainConfig, done: int, total: int) -> float:
 
 
 def worker_count(cfg: TrainConfig, device: torch.device, *, processes_here: int = 1) -> int:
-    """CPU workers of this process: --threads, or the cores shared among the processes on this machine."""
+    """CPU workers of this process: --threads, or the cores shared among the processes on this machine, at most 4."""
     if device.type != "cpu" or cfg.deterministic:
         return 1
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
-    return cfg.threads or max(1, cores // processes_here)
+    return cfg.threads or max(1, min(MAX_DEFAULT_WORKERS, cores // processes_here))
 
 
 def train(
@@ -202,6 +210,8 @@ def _train(
     encoded: Encoded | None = None,
 ) -> TrainResult:
     device = resolve_device(cfg.device) if group.device is None else group.device
+    if not cfg.lanes:  # recorded as used, so that a resumed run steps alike wherever it runs
+        cfg = dataclasses.replace(cfg, lanes=GPU_LANES if device.type == "cuda" else 1)
     if cfg.deterministic and device.type == "cuda":
         torch.use_deterministic_algorithms(True, warn_only=True)
     started = time.perf_counter()
@@ -213,6 +223,7 @@ def _train(
             encoded, key = group.encode(lambda: _encode(corpus, cfg, out_dir))
         else:
             files, key = checkpoint[1]["corpus"]["files"], checkpoint[1]["corpus"]["cache_key"]
+        encoding_seconds = time.perf_counter() - started
         if encoded.invalid_bytes and group.rank == 0:
             log.warning("%d bytes of the corpus were not valid UTF-8 and were replaced", encoded.invalid_bytes)
         vocabulary_hash = hashlib.sha256("\n".join(encoded.vocabulary.words).encode("utf-8", "replace")).hexdigest()
@@ -223,6 +234,9 @@ def _train(
             if checkpoint[0]["input"].shape != (len(encoded.vocabulary), cfg.dim):
                 raise ModelError(f"the checkpoint in {out_dir} does not fit its corpus and settings; start over with --force")
             workers = int(checkpoint[1]["workers"])
+        span_tokens = GPU_SPAN_TOKENS if device.type == "cuda" and group.world == 1 else SPAN_TOKENS
+        if checkpoint is not None:  # positions count spans: keep the checkpoint's, wherever it resumes
+            span_tokens = int(checkpoint[1].get("span_tokens", SPAN_TOKENS))
         # Both tables, a checkpoint's snapshot of them (in host memory), and under torchrun the last merged copy.
         copies = (4 if device.type == "cpu" else 2) + 2 * (group.world > 1)
         check_memory(len(encoded.vocabulary), cfg.dim, device, copies=copies)
@@ -235,17 +249,20 @@ def _train(
                 model.output.weight.copy_(torch.from_numpy(checkpoint[0]["output"]))
         model = model.to(device)
         group.begin(model)
-        run = _Run(model, encoded, cfg, device, out_dir, group, workers=workers, progress=progress)
+        run = _Run(model, encoded, cfg, device, out_dir, group, workers=workers, span_tokens=span_tokens, progress=progress)
         run.identity = {
             "config": cfg.to_dict(),
             "corpus": {"files": files, "cache_key": key, "vocabulary_sha256": vocabulary_hash},
             "workers": workers,
+            "span_tokens": span_tokens,
             "world_size": group.world,
         }
         previous_seconds = 0.0
         if checkpoint is not None:
             previous_seconds = run.restore(checkpoint[1])
+        training_started = time.perf_counter()
         run.go()
+        run.phases = {"encoding": encoding_seconds, "training_steps": time.perf_counter() - training_started}
         seconds = previous_seconds + time.perf_counter() - started
         tokens = encoded.corpus_tokens
         words_per_second = tokens * cfg.epochs / seconds if seconds > 0 else 0.0
@@ -310,6 +327,8 @@ def _check_checkpoint(state: dict[str, Any], tensors: dict[str, np.ndarray], out
     workers = state.get("workers")
     need(isinstance(workers, int) and not isinstance(workers, bool) and workers >= 1, "no worker count")
     need(isinstance(state.get("world_size", 1), int), "no process count")
+    span_tokens = state.get("span_tokens", 1)
+    need(isinstance(span_tokens, int) and not isinstance(span_tokens, bool) and span_tokens >= 1, "no span length")
     positions = state.get("positions")
     need(isinstance(positions, list) and len(positions) == workers
          and all(integers(position) and len(position) == 3 and min(position) >= 0 for position in positions), "no positions")
@@ -354,6 +373,9 @@ def _save(run: _Run, encoded: Encoded, checkpoint: Any, device: torch.device, wo
             "processes": run.group.world,
             "seconds": round(seconds, 3),
             "words_per_second": round(words_per_second),
+            # of this run (not counting a resumed run's earlier part): tokenizing or loading the cache; the workers' time
+            "seconds_by_phase": {phase: round(value, 3) for phase, value in run.phases.items()},
+            **({"gpu_peak_mib": round(torch.cuda.max_memory_allocated(device) / 2**20)} if device.type == "cuda" else {}),
             "final_loss": run.state.loss,
             "evaluation": run.state.evaluations,
             "resumed": checkpoint is not None,
@@ -414,6 +436,7 @@ class _Run:
         group: Any,
         *,
         workers: int,
+        span_tokens: int = SPAN_TOKENS,
         progress: bool,
     ) -> None:
         self.model, self.encoded, self.cfg, self.device = model, encoded, cfg, device
@@ -423,7 +446,7 @@ class _Run:
         # into the same number of spans, so that processes meet after every span together.
         shards = np.linspace(0, tokens, group.world * workers + 1).astype(np.int64)
         self.bounds = shards[group.rank * workers : (group.rank + 1) * workers + 1]
-        self.spans = max(1, -(-int(np.max(np.diff(shards), initial=0)) // SPAN_TOKENS))
+        self.spans = max(1, -(-int(np.max(np.diff(shards), initial=0)) // span_tokens))
         # The learning rate decays over this process's share, which it walks at the others' pace.
         self.state = _Progress(workers, int(self.bounds[-1] - self.bounds[0]) * cfg.epochs)
         self.positions = [Position(0, 0, 0)] * workers
@@ -440,6 +463,8 @@ class _Run:
         # What checkpoints cost: written, seconds the workers waited for a snapshot, seconds of writing meanwhile.
         self.checkpoints = {"written": 0, "pause_seconds": 0.0, "write_seconds": 0.0}
         self.meeting = threading.Barrier(workers, action=self._meet)
+        self.phases: dict[str, float] = {}
+        self.captured: CapturedStep | bool | None = None  # the recorded step, on CUDA; False where recording failed
 
     def restore(self, state: dict[str, Any]) -> float:
         """Take up the positions, counters and records of a checkpoint; return its training seconds."""
@@ -457,9 +482,13 @@ class _Run:
         counts = torch.from_numpy(self.encoded.vocabulary.counts)
         self.keep = keep_probabilities(counts, cfg.sample)
         self.cumulative = noise_table(counts)
+        # The workers' steps run at once, each from the tables as they were before any of them. Two
+        # workers with the whole cap each trained well; more share twice the cap among them (16
+        # with the whole cap each diverged on a 16-core machine).
+        self.max_step = cfg.max_row_step * min(1.0, 2 / self.workers)
         self.hot = hot_rows(
-            self.keep, counts, self.cumulative, chunk=cfg.chunk, window=cfg.window, negative=cfg.negative,
-            max_pairs=cfg.max_row_step / cfg.lr,
+            self.keep, counts, self.cumulative, chunk=cfg.chunk * cfg.lanes, window=cfg.window, negative=cfg.negative,
+            max_pairs=self.max_step / cfg.lr,
         )
         self.keep, self.cumulative = self.keep.to(self.device), self.cumulative.to(self.device)
         if self.device.type == "cpu":
@@ -674,21 +703,19 @@ class _Run:
         rows = torch.from_numpy(stream.tokens[span_start:span_stop].astype(np.int64)).to(device)
         sentences = torch.from_numpy(sentence_ids(stream.offsets, span_start, span_stop)).to(device)
         span = make_span(
-            rows, sentences, self.keep, window=cfg.window, chunk=cfg.chunk, negative=cfg.negative,
+            rows, sentences, self.keep, window=cfg.window, chunk=cfg.chunk * cfg.lanes, negative=cfg.negative,
             noise_block=cfg.noise_block, noise_words=cfg.noise_words, cumulative=self.cumulative, generator=generator,
         )
         raw = span_stop - span_start
-        chunks = span.centers // cfg.chunk
+        chunks = span.centers // (cfg.chunk * cfg.lanes)
         for number in range(first, chunks):
             if state.stop:
                 return False
             if self.pause and not together and not self._wait(index, Position(here.epoch, here.span, number)):
                 return False
             lr = learning_rate(cfg, state.words(), state.total)
-            chunk = chunk_of(span, number * cfg.chunk, cfg.chunk)
-            loss = self.model.train_chunk(
-                chunk, lr, hot_rows=self.hot, max_step=cfg.max_row_step, with_loss=number % LOSS_EVERY == 0
-            )
+            chunk = chunk_of(span, number, cfg.chunk, cfg.lanes)
+            loss = self._step(chunk, lr, with_loss=number % LOSS_EVERY == 0)
             if loss is not None:
                 if not math.isfinite(loss):
                     raise DivergedError(
@@ -700,3 +727,18 @@ class _Run:
         if not chunks:
             state.done[index] += raw
         return True
+
+    def _step(self, chunk: Chunk, lr: float, *, with_loss: bool) -> float | None:
+        """One training step: on CUDA a replay of the step recorded at the first chunk, elsewhere the step itself."""
+        cfg = self.cfg
+        if self.device.type == "cuda" and cfg.cuda_graphs and self.captured is not False:
+            if self.captured is None:
+                try:
+                    self.captured = CapturedStep(self.model, chunk, hot_rows=self.hot, max_step=self.max_step)
+                except RuntimeError as error:  # an old driver or torch: launch the kernels one by one
+                    log.warning("could not record the training step as a CUDA graph (%s); going on without", error)
+                    self.captured = False
+            if self.captured:
+                loss = self.captured(chunk, lr)
+                return float(loss) if with_loss else None
+        return self.model.train_chunk(chunk, lr, hot_rows=self.hot, max_step=self.max_step, with_loss=with_loss)

@@ -20,6 +20,7 @@ import multiprocessing
 import os
 import re
 import shutil
+import signal
 import sys
 from collections import Counter
 from collections.abc import Iterator
@@ -223,31 +224,36 @@ _MARK_AS_WORD = f" {_LINE_MARK}"  # the mark met as a word of the text: a key no
 def _encode_one_pass(corpus: Corpus, cfg: TrainConfig, folder: Path) -> tuple[Tokenizer, Vocabulary, int] | None:
     """'default' and 'whitespace' in one pass: ids in order of first sight go to a file while counting, then become rows.
 
-    About twice as fast as counting and encoding in two passes; on Linux a large corpus is read
-    as two halves in two processes, whose ids are merged as if one had read it all. Returns None
+    About twice as fast as counting and encoding in two passes; on Linux a large corpus is cut
+    into parts read in one process per core, whose ids are merged as if one had read it all. Returns None
     when the distinct words outgrow the counting table (see :func:`count_limit`); the two passes
     of :func:`_encode_counted`, which prune while counting, take over then.
     """
     limit = count_limit(cfg.max_vocab)
-    halves = corpus.halves() if _two_processes() and not cfg.max_tokens else None
-    first = _Scan(folder, "a", limit, cfg.tokenizer)
-    if halves is None:
+    processes = _scan_processes(limit)
+    parts = corpus.parts(processes) if processes > 1 and not cfg.max_tokens else None
+    first = _Scan(folder, "0", limit, cfg.tokenizer)
+    scans: list[tuple[_Scan, np.ndarray | None]] = [(first, None)]
+    if parts is None:
         first.read(corpus, cfg.max_tokens)
-        scans = [(first, None)]
     else:
-        with multiprocessing.get_context("fork").Pool(1) as pool:
-            pending = pool.apply_async(_scan_elsewhere, (halves[1], folder, limit, cfg.tokenizer))
-            first.read(halves[0], 0)
-            second = pending.get()
-        corpus.invalid_bytes = halves[0].invalid_bytes + second.invalid_bytes
-        # The second half's words take the ids they would have had in one pass: new ones after the first's.
-        mapping = np.fromiter(map(first.ids_of.__getitem__, second.words), dtype=np.int32, count=len(second.words))
-        first.overflow |= second.overflow or len(first.ids_of) > limit
-        if not first.overflow:
-            first.grow()
-            first.counts[mapping] += second.counts[: len(mapping)]
-            first.written += second.written
-        scans = [(first, None), (second, mapping)]
+        with multiprocessing.get_context("fork").Pool(len(parts) - 1, initializer=_leave_signals_to_parent) as pool:
+            pending = [
+                pool.apply_async(_scan_elsewhere, (part, folder, str(number), limit, cfg.tokenizer))
+                for number, part in enumerate(parts[1:], start=1)
+            ]
+            first.read(parts[0], 0)
+            others = [result.get() for result in pending]
+        corpus.invalid_bytes = parts[0].invalid_bytes + sum(scan.invalid_bytes for scan in others)
+        # Each later part's words take the ids they would have had in one pass: new ones after all before them.
+        for scan in others:
+            mapping = np.fromiter(map(first.ids_of.__getitem__, scan.words), dtype=np.int32, count=len(scan.words))
+            scans.append((scan, mapping))
+            first.overflow |= scan.overflow or len(first.ids_of) > limit
+            if not first.overflow:
+                first.grow()
+                first.counts[mapping] += scan.counts[: len(mapping)]
+                first.written += scan.written
     if first.overflow:
         for scan, _ in scans:
             scan.remove()
@@ -314,9 +320,9 @@ class _Scan:
         self.lengths_path.unlink(missing_ok=True)
 
 
-def _scan_elsewhere(part, folder: Path, limit: int, kind: str) -> _Scan:
+def _scan_elsewhere(part, folder: Path, name: str, limit: int, kind: str) -> _Scan:
     """:meth:`_Scan.read` in a worker process; what comes back holds the words instead of the dict."""
-    scan = _Scan(folder, "b", limit, kind)
+    scan = _Scan(folder, name, limit, kind)
     scan.read(part, 0)
     scan.words = list(scan.ids_of)
     scan.ids_of = _Ids()
@@ -324,9 +330,31 @@ def _scan_elsewhere(part, folder: Path, limit: int, kind: str) -> _Scan:
     return scan
 
 
-def _two_processes() -> bool:
-    """Whether a second process can read half the corpus: Linux (fork) with two cores or more."""
-    return sys.platform == "linux" and len(os.sched_getaffinity(0)) >= 2
+def _leave_signals_to_parent() -> None:
+    """In a scanning process: Ctrl-C is the parent's to handle, and the SIGTERM that ends the pool
+    ends the process quietly (the parent's handler, inherited by fork, would print a traceback)."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+
+
+MAX_SCAN_PROCESSES = 8
+_BYTES_PER_WORD = 160  # a word of the counting dict, with its string, in a scanning process
+
+
+def _scan_processes(limit: int) -> int:
+    """Processes that read parts of a corpus at once: Linux (fork), one per core, at most 8.
+
+    Each may hold up to ``limit`` distinct words before the two-pass encoder takes over, so
+    no more start than half the available memory holds.
+    """
+    if sys.platform != "linux":
+        return 1
+    cores = len(os.sched_getaffinity(0))
+    from .resources import available_memory  # resources imports this module
+
+    free = available_memory()
+    memory_allows = MAX_SCAN_PROCESSES if free is None else free // 2 // (limit * _BYTES_PER_WORD)
+    return max(1, min(cores, MAX_SCAN_PROCESSES, memory_allows))
 
 
 def _first_sight_ids(batch: list[str], ids_of: _Ids, kind: str) -> tuple[np.ndarray, np.ndarray]:

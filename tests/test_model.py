@@ -5,23 +5,24 @@ from __future__ import annotations
 import math
 
 import numpy as np
+import pytest
 import torch
 
 from embedcli.config import DEFAULTS
-from embedcli.model import SkipGram
+from embedcli.model import SkipGram, sgns_step
 from embedcli.sampling import chunk_of, keep_probabilities, make_span, noise_table, sentence_ids
 from embedcli.train import learning_rate
 
 
-def _chunk(generator, *, vocab=40, window=3, size=64, block=16, tokens=300):
+def _chunk(generator, *, vocab=40, window=3, size=64, block=16, tokens=300, lanes=1):
     counts = torch.randint(1, 100, (vocab,), generator=generator)
     rows = torch.randint(0, vocab, (tokens,), generator=generator)
     sentences = torch.arange(tokens) // 37
     span = make_span(
-        rows, sentences, torch.ones(vocab), window=window, chunk=size, negative=5, noise_block=block, noise_words=block // 2,
-        cumulative=noise_table(counts), generator=generator,
+        rows, sentences, torch.ones(vocab), window=window, chunk=size * lanes, negative=5, noise_block=block,
+        noise_words=block // 2, cumulative=noise_table(counts), generator=generator,
     )
-    return chunk_of(span, 0, size)
+    return chunk_of(span, 0, size, lanes)
 
 
 def _model(generator, vocab=40, dim=8):
@@ -31,10 +32,11 @@ def _model(generator, vocab=40, dim=8):
     return model
 
 
-def test_hand_written_step_equals_an_autograd_sgd_step():
+@pytest.mark.parametrize("lanes", [1, 3])
+def test_hand_written_step_equals_an_autograd_sgd_step(lanes):
     generator = torch.Generator().manual_seed(0)
     model = _model(generator)
-    chunk = _chunk(generator)
+    chunk = _chunk(generator, lanes=lanes)
     reference = _model(torch.Generator())
     reference.load_state_dict(model.state_dict())
     loss = reference.chunk_loss(chunk)
@@ -48,6 +50,25 @@ def test_hand_written_step_equals_an_autograd_sgd_step():
     assert math.isclose(reported, float(loss.detach()), rel_tol=1e-5)
     torch.testing.assert_close(model.input.weight.detach(), expected_input, atol=1e-6, rtol=1e-5)
     torch.testing.assert_close(model.output.weight.detach(), expected_output, atol=1e-6, rtol=1e-5)
+
+
+def test_a_learning_rate_tensor_steps_as_the_float_does():
+    """CapturedStep records the step with the learning rate as a tensor; on CPU the same step runs eagerly."""
+    generator = torch.Generator().manual_seed(4)
+    model = _model(generator)
+    chunk = _chunk(generator, lanes=2)
+    recorded = _model(torch.Generator())
+    recorded.load_state_dict(model.state_dict())
+    expected = sgns_step(model.input.weight.detach(), model.output.weight.detach(), chunk, 0.05, hot_rows=5, max_step=0.1, with_loss=True)
+    loss = sgns_step(
+        recorded.input.weight.detach(), recorded.output.weight.detach(), chunk, torch.tensor(0.05), hot_rows=5, max_step=0.1, with_loss=True
+    )
+    torch.testing.assert_close(loss, expected)
+    torch.testing.assert_close(recorded.input.weight, model.input.weight)
+    torch.testing.assert_close(recorded.output.weight, model.output.weight)
+    before = recorded.output.weight.detach().clone()
+    sgns_step(recorded.input.weight.detach(), recorded.output.weight.detach(), chunk, torch.tensor(0.0), hot_rows=5, max_step=0.1)
+    assert torch.equal(recorded.output.weight, before)  # the warm-up steps before recording change nothing
 
 
 def test_hot_row_cap_only_shrinks_the_steps_of_hot_rows():
@@ -74,15 +95,34 @@ def test_pairs_stay_inside_sentences_and_the_drawn_window():
         cumulative=noise_table(torch.ones(100)), generator=generator,
     )
     assert span.kept == 100 and span.centers == 128  # padded to whole chunks
-    chunk = chunk_of(span, 32, 32)
+    chunk = chunk_of(span, 1, 32)
     centers, positions = torch.nonzero(chunk.valid, as_tuple=True)
     offsets = positions - 4
     assert (offsets != 0).all() and (offsets.abs() <= 4).all()
-    assert (chunk.rows[centers + positions] // 10 == chunk.centers[centers] // 10).all()
+    assert (chunk.rows[0, centers + positions] // 10 == chunk.centers[centers] // 10).all()
     assert chunk.centers.tolist() == list(range(32, 64))
     farthest = (span.valid * (torch.arange(9) - 4).abs()).amax(1)  # each center's drawn window shows
     assert set(farthest[span.valid.any(1)].tolist()) == {1, 2, 3, 4}
     assert not span.valid[100:].any()
+
+
+def test_lanes_take_the_same_step_of_far_apart_stretches():
+    generator = torch.Generator().manual_seed(3)
+    rows = torch.arange(1000)
+    span = make_span(
+        rows, rows // 25, torch.ones(1000), window=2, chunk=4 * 32, negative=5, noise_block=16, noise_words=8,
+        cumulative=noise_table(torch.ones(1000)), generator=generator,
+    )
+    assert span.centers == 1024  # 1000 padded to whole steps of 4 lanes x 32 centers
+    whole = [chunk_of(span, number, 32) for number in range(32)]
+    for number in range(8):
+        step = chunk_of(span, number, 32, lanes=4)
+        alone = [whole[lane * 8 + number] for lane in range(4)]  # a lane is a quarter of the span
+        assert step.centers.tolist() == [row for chunk in alone for row in chunk.centers.tolist()]
+        assert torch.equal(step.rows, torch.stack([chunk.rows for chunk in alone]).squeeze(1))
+        for field in ("valid", "pairs_per_center", "noise", "noise_weight"):
+            assert torch.equal(getattr(step, field), torch.cat([getattr(chunk, field) for chunk in alone]))
+    assert step.centers[::32].tolist() == [lane * 256 + 7 * 32 for lane in range(4)]  # every position kept: row = position
 
 
 def test_initialisation_is_word2vecs():

@@ -12,6 +12,8 @@ from embedcli.config import DEFAULTS
 from embedcli.corpus import Corpus
 from embedcli.vocab import WordCounts, count_limit, count_words, load_tokenizer, prepare
 
+from .conftest import run_cli
+
 
 def test_the_word_table_never_holds_more_than_its_limit():
     counted = WordCounts(limit=100)
@@ -169,13 +171,15 @@ def test_the_one_pass_encoder_hands_over_when_the_word_table_fills(tmp_path, mon
     assert not list(next((tmp_path / "cache").iterdir()).glob("*.tmp"))
 
 
-def _halves_of_any_size(monkeypatch):
-    whole = Corpus.halves
-    monkeypatch.setattr(Corpus, "halves", lambda self, smallest=0: whole(self, smallest=0))
+def _parts_of_any_size(monkeypatch, processes):
+    whole = Corpus.parts
+    monkeypatch.setattr(Corpus, "parts", lambda self, count, smallest=0: whole(self, count, smallest=0))
+    monkeypatch.setattr(vocab, "_scan_processes", lambda limit: processes)
 
 
+@pytest.mark.parametrize("count", [2, 5])
 @pytest.mark.parametrize("layout", ["one file", "three files", "long lines"])
-def test_two_halves_read_exactly_the_lines_of_the_whole(tmp_path, layout):
+def test_parts_read_exactly_the_lines_of_the_whole(tmp_path, layout, count):
     generator = random.Random(5)
     text = lambda count: "\n".join(  # noqa: E731
         " ".join(generator.choice(["a", "bé", "c\ue000\ue001", "[UNK]", "\u00a0", "d"]) for _ in range(generator.randrange(12)))
@@ -192,15 +196,16 @@ def test_two_halves_read_exactly_the_lines_of_the_whole(tmp_path, layout):
         paths = [tmp_path / "long.txt"]
         paths[0].write_text("x" * 1_500_000 + "\n" + ("w " * 900_000) + "\n" + text(50) + "\n" + "y" * 2_500_000 + "\n", encoding="utf-8")
     corpus = Corpus(paths)
-    halves = corpus.halves(smallest=0)
-    assert halves is not None
+    parts = corpus.parts(count, smallest=0)
+    assert parts is not None and 2 <= len(parts) <= count
     whole = list(corpus)
-    assert list(halves[0]) + list(halves[1]) == whole
-    assert halves[0].invalid_bytes + halves[1].invalid_bytes == corpus.invalid_bytes
+    assert [line for part in parts for line in part] == whole
+    assert sum(part.invalid_bytes for part in parts) == corpus.invalid_bytes
 
 
+@pytest.mark.parametrize("processes", [2, 4])
 @pytest.mark.parametrize("tokenizer", ["whitespace", "default"])
-def test_two_processes_encode_what_one_pass_and_two_passes_do(tmp_path, monkeypatch, tokenizer):
+def test_several_processes_encode_what_one_pass_and_two_passes_do(tmp_path, monkeypatch, tokenizer, processes):
     generator = random.Random(9)
     words = [f"w{index}" for index in range(400)] + ["[UNK]", "é", "a\ue000\ue001b", "\ue000\ue001", "It's", "ÀB"]
     paths = [tmp_path / f"{name}.txt" for name in "ab"]
@@ -208,10 +213,26 @@ def test_two_processes_encode_what_one_pass_and_two_passes_do(tmp_path, monkeypa
         lines = [" ".join(generator.choice(words) for _ in range(generator.randrange(15))) for _ in range(3000)]
         path.write_text("\n".join(lines) + "\n", encoding="utf-8")
     cfg = DEFAULTS.with_overrides(tokenizer=tokenizer, min_count=3, max_sentence=9)
-    _halves_of_any_size(monkeypatch)
+    _parts_of_any_size(monkeypatch, processes)
     parallel = prepare(Corpus(paths), cfg, tmp_path / "parallel")
     monkeypatch.setattr(vocab, "_encode_one_pass", lambda *args: None)
     two = prepare(Corpus(paths), cfg, tmp_path / "two")
     assert parallel.vocabulary.words == two.vocabulary.words
     assert _cache(next((tmp_path / "parallel").iterdir())) == _cache(next((tmp_path / "two").iterdir()))
     assert not list(next((tmp_path / "parallel").iterdir()).glob("*.tmp"))
+
+
+def test_a_corpus_read_by_several_processes_trains_quietly(tmp_path):
+    """9 MB: read in parts by forked processes, which must leave signals to the CLI and print nothing."""
+    generator = random.Random(11)
+    words = [f"w{index}" for index in range(2000)]
+    line = lambda: " ".join(generator.choices(words, k=20))  # noqa: E731
+    block = "\n".join(line() for _ in range(5000)) + "\n"
+    corpus = tmp_path / "big.txt"
+    with open(corpus, "w", encoding="utf-8") as stream:
+        while stream.tell() < 9_000_000:
+            stream.write(block)
+    assert Corpus([corpus]).parts(8) is not None
+    result = run_cli("train", corpus, "--out", tmp_path / "model", "--epochs", "1", "--dim", "8", "--tokenizer", "whitespace")
+    assert result.code == 0, result.stderr
+    assert "Traceback" not in result.stderr and result.stderr.count("\n") <= 1, result.stderr
