@@ -13,7 +13,6 @@ import torch
 
 from .corpus import Corpus
 from .errors import ConfigError, EmbedcliError
-from .vocab import cache_folder
 
 
 def check_memory(vocab_size: int, dim: int, device: torch.device, *, copies: int) -> None:
@@ -54,8 +53,8 @@ def available_memory(device: torch.device | None = None) -> int | None:
     return min(limits) if limits else None
 
 
-def check_disk(corpus: Corpus, out_dir: Path) -> None:
-    """Refuse to start encoding when the token cache clearly cannot fit on the disk of ``out_dir``."""
+def check_disk(corpus: Corpus, cache_root: Path) -> None:
+    """Refuse to start encoding when the token cache clearly cannot fit on the disk of ``cache_root`` (or its folder)."""
     size = 0
     for path in corpus.files:
         try:
@@ -64,10 +63,10 @@ def check_disk(corpus: Corpus, out_dir: Path) -> None:
             continue
         size += info.st_size * (4 if path.suffix in (".gz", ".bz2", ".xz") else 1)
     needed = size * 3 // 2  # raw ids, then rows: about 8 bytes per token of ~5 characters
-    free = shutil.disk_usage(out_dir).free
+    free = shutil.disk_usage(cache_root if cache_root.exists() else cache_root.parent).free
     if needed > free:
         raise EmbedcliError(
-            f"the token cache needs about {_size(needed)} in {cache_folder(out_dir)}, but the disk has "
+            f"the token cache needs about {_size(needed)} in {cache_root}, but the disk has "
             f"{_size(free)} free; free some space or choose another --out"
         )
 

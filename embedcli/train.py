@@ -135,6 +135,11 @@ def worker_count(cfg: TrainConfig, device: torch.device, *, processes_here: int 
     return cfg.threads or max(1, min(MAX_DEFAULT_WORKERS, cores // processes_here))
 
 
+def row_step_share(max_row_step: float, workers: int) -> float:
+    """The hot-row cap of one worker's step: the whole cap for one or two workers; more share twice it."""
+    return max_row_step * min(1.0, 2 / workers)
+
+
 def train(
     corpus_paths: Sequence[str | os.PathLike],
     cfg: TrainConfig,
@@ -296,7 +301,7 @@ def _encode(corpus: Corpus, cfg: TrainConfig, out_dir: Path) -> tuple[Encoded, s
             key = cache_key(corpus, cfg)
             encoded = cached(cache_root, key)  # a hit is loaded once, here
             if encoded is None:
-                check_disk(corpus, out_dir)
+                check_disk(corpus, cache_root)
                 encoded = prepare(corpus, cfg, cache_root)
             return encoded, key
     except OSError as error:
@@ -485,7 +490,7 @@ class _Run:
         # The workers' steps run at once, each from the tables as they were before any of them. Two
         # workers with the whole cap each trained well; more share twice the cap among them (16
         # with the whole cap each diverged on a 16-core machine).
-        self.max_step = cfg.max_row_step * min(1.0, 2 / self.workers)
+        self.max_step = row_step_share(cfg.max_row_step, self.workers)
         self.hot = hot_rows(
             self.keep, counts, self.cumulative, chunk=cfg.chunk * cfg.lanes, window=cfg.window, negative=cfg.negative,
             max_pairs=self.max_step / cfg.lr,

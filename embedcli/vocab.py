@@ -35,6 +35,7 @@ from tokenizers import Tokenizer, models, normalizers, pre_tokenizers
 from .config import TrainConfig
 from .corpus import Corpus
 from .errors import ConfigError, CorpusError
+from .resources import available_memory
 from .store import atomic_write_bytes
 
 log = logging.getLogger(__name__)
@@ -350,8 +351,6 @@ def _scan_processes(limit: int) -> int:
     if sys.platform != "linux":
         return 1
     cores = len(os.sched_getaffinity(0))
-    from .resources import available_memory  # resources imports this module
-
     free = available_memory()
     memory_allows = MAX_SCAN_PROCESSES if free is None else free // 2 // (limit * _BYTES_PER_WORD)
     return max(1, min(cores, MAX_SCAN_PROCESSES, memory_allows))

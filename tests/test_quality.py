@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import embedcli
 
 from .conftest import DEMO_ANALOGIES
@@ -30,3 +32,36 @@ def test_no_collapse_vectors_are_spread(demo_model):
     """A collapsed model gives every pair of words about the same cosine."""
     vectors = embedcli.load(demo_model)
     assert vectors.similarity("king", "queen") - vectors.similarity("king", "paris") > 0.3
+
+
+def test_the_gpu_steps_train_the_demo_on_cpu(tmp_path):
+    """Four lanes per step, one worker: the GPU's default steps, taken on CPU, learn the planted relations."""
+    from embedcli.config import load_config
+    from embedcli.train import train
+
+    from .conftest import DEMO, DEMO_CONFIG
+
+    cfg = load_config(DEMO_CONFIG).with_overrides(device="cpu", lanes=4, threads=1, epochs=3)
+    result = train([DEMO], cfg, out_dir=tmp_path / "model", progress=False)
+    assert json.loads((tmp_path / "model" / "config.json").read_text())["config"]["lanes"] == 4
+    vectors = embedcli.load(result.model_dir)
+    questions = planted_questions()
+    correct = sum(vectors.analogy(a, b, c)[0][0] == d for a, b, c, d in questions)
+    assert correct / len(questions) >= 0.9
+    assert vectors.similarity("king", "queen") - vectors.similarity("king", "paris") > 0.3
+
+
+def test_default_workers_and_their_share_of_the_row_cap(monkeypatch):
+    import os
+
+    import torch
+
+    from embedcli.config import DEFAULTS
+    from embedcli.train import row_step_share, worker_count
+
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: set(range(16)))
+    assert worker_count(DEFAULTS, torch.device("cpu")) == 4  # 16 collided and lost quality (RESULTS.md)
+    assert worker_count(DEFAULTS.with_overrides(threads=16), torch.device("cpu")) == 16
+    assert worker_count(DEFAULTS, torch.device("cpu"), processes_here=8) == 2
+    assert worker_count(DEFAULTS, torch.device("cuda")) == 1
+    assert [row_step_share(1.6, workers) for workers in (1, 2, 4, 16)] == [1.6, 1.6, 0.8, 0.2]
