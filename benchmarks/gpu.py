@@ -1,6 +1,9 @@
 """embedcli on one GPU against gensim (and embedcli) on the same machine's CPU cores, back to back.
 
-    python benchmarks/gpu.py ../shared/corpora/gcide.txt [--variants "--lanes 1" "--lanes 4"] [--scale 8]
+    python benchmarks/gpu.py ../shared/corpora/gcide.txt [--variants "--lanes 1" " --no-cuda-graphs"] [--scale 8]
+
+(A variant that is a single flag needs a leading space, as above, or argparse takes it for an
+option of this script.)
 
 First a check that the CUDA-graph step (CapturedStep) trains as the eager step does. Then, in one run:
 embedcli with its defaults on CUDA from a cold token cache and again from the warm one; each
