@@ -21,8 +21,9 @@ else:  # Python 3.10: the same parser, from PyPI
     import tomli as tomllib
 
 
-# --lanes 0 on CUDA: 4 lanes of 1024 centers per step kept the quality of one lane on gcide.txt (WS353
-# 0.551 against 0.563, analogy 0.164 against 0.162; 16 lanes fell to 0.522 and 0.145), see benchmarks/RESULTS.md
+# --lanes 0 on CUDA: 4 lanes of 1024 centers per step kept the quality of one lane on gcide.txt (at
+# --lr 0.025: WS353 0.551 against 0.563, analogy 0.164 against 0.162; 16 lanes fell to 0.522 and
+# 0.145; at the defaults: 0.612 / 0.384 / 0.167), see benchmarks/RESULTS.md
 GPU_LANES = 4
 
 
@@ -49,7 +50,7 @@ class TrainConfig:
     window: int = _setting(5, "largest distance between a word and its context")
     negative: int = _setting(5, "negative samples per (word, context) pair")
     sample: float = _setting(1e-3, "sub-sampling threshold for frequent words (0: off)")
-    lr: float = _setting(0.025, "starting learning rate, decayed linearly")
+    lr: float = _setting(0.05, "starting learning rate, decayed linearly (fastText's; gensim and word2vec use 0.025)")
     min_lr: float = _setting(0.0001, "floor of the decayed learning rate, as a fraction of --lr")
     epochs: int = _setting(5, "passes over the corpus")
     seed: int = _setting(1, "random seed for initialisation and sampling")
@@ -65,7 +66,7 @@ class TrainConfig:
     noise_block: int = _setting(64, "neighbouring centers that share one draw of noise words")
     noise_words: int = _setting(64, "noise words drawn for each block of --noise-block centers")
     max_row_step: float = _setting(
-        1.6, "most learning rate x pair updates one row takes in a step (guards small vocabularies); "
+        0.8, "most learning rate x pair updates one row takes in a step (guards small vocabularies); "
         "more than 2 workers share twice this"
     )
     eval_analogies: str = _setting("", "analogy file to evaluate on after every epoch (questions-words.txt format)")

@@ -488,8 +488,8 @@ class _Run:
         self.keep = keep_probabilities(counts, cfg.sample)
         self.cumulative = noise_table(counts)
         # The workers' steps run at once, each from the tables as they were before any of them. Two
-        # workers with the whole cap each trained well; more share twice the cap among them (16
-        # with the whole cap each diverged on a 16-core machine).
+        # workers with the whole cap each train well; more share twice the cap among them (16
+        # with the whole cap each diverged on a 16-core machine; 4 with half each lost quality).
         self.max_step = row_step_share(cfg.max_row_step, self.workers)
         self.hot = hot_rows(
             self.keep, counts, self.cumulative, chunk=cfg.chunk * cfg.lanes, window=cfg.window, negative=cfg.negative,

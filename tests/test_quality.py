@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import json
 
+import numpy as np
+import pytest
+
 import embedcli
 
 from .conftest import DEMO_ANALOGIES
@@ -65,3 +68,18 @@ def test_default_workers_and_their_share_of_the_row_cap(monkeypatch):
     assert worker_count(DEFAULTS, torch.device("cpu"), processes_here=8) == 2
     assert worker_count(DEFAULTS, torch.device("cuda")) == 1
     assert [row_step_share(1.6, workers) for workers in (1, 2, 4, 16)] == [1.6, 1.6, 0.8, 0.2]
+
+
+@pytest.mark.parametrize("flags", [["--threads", "2"], ["--threads", "4"], ["--threads", "2", "--sample", "0"]])
+def test_a_fifty_word_zipf_corpus_trains_at_the_defaults(tmp_path, flags):
+    """Each row is met hundreds of times a step; the old cap (1.6) diverged here even at --lr 0.025."""
+    from .conftest import run_cli
+
+    generator = np.random.default_rng(0)
+    weights = 1 / np.arange(1, 51)
+    tokens = generator.choice(50, size=400_000, p=weights / weights.sum())
+    corpus = tmp_path / "zipf.txt"
+    corpus.write_text("\n".join(" ".join(f"w{t}" for t in line) for line in np.array_split(tokens, 400_000 // 15)) + "\n")
+    result = run_cli("train", corpus, "--out", tmp_path / "model", "--quiet", *flags)
+    assert result.code == 0, result.stderr
+    assert np.isfinite(embedcli.load(tmp_path / "model").matrix.numpy()).all()
