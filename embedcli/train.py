@@ -67,7 +67,8 @@ SPAN_TOKENS = 1 << 18
 GPU_SPAN_TOKENS = 1 << 21
 # Workers by default, whatever the cores: on a 16-core machine 16 workers made 0.46M words/s (less
 # than 2 on 2 cores) at WS353 0.30, contending for Python's lock between their small tensor
-# operations and colliding in their lock-free adds; 4 kept WS353 at 0.541 (benchmarks/RESULTS.md).
+# operations and colliding in their lock-free adds; 4 (on 2 cores) score WS353 0.586 against 0.618
+# for 2 (benchmarks/RESULTS.md, "Learning rate and cap").
 MAX_DEFAULT_WORKERS = 4
 LOSS_EVERY = 16  # chunks between two loss measurements
 
