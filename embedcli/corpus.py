@@ -205,7 +205,7 @@ class _Stretch:
     """Bytes [start, stop) of a file, in the blocks a read from the file's start would give.
 
     Reading in the same blocks makes :func:`_lines` cut an over-long line where it would
-    in a whole read, so the two halves of a corpus give exactly its lines.
+    in a whole read, so the parts of a corpus give exactly its lines.
     """
 
     def __init__(self, stream: BinaryIO, start: int, stop: int | None) -> None:

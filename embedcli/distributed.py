@@ -1,11 +1,11 @@
 """Training across processes with torch.distributed, as started by torchrun (gloo on CPU, NCCL on GPU).
 
 Every process (rank) trains its own shards of the token stream on its own copy
-of the two tables. The ranks meet after every span (at most 1M tokens per
-worker) and merge: each rank's change since the last meeting is summed over
-the ranks with one dense all-reduce per table, and added to the tables as they
-were then, after every span (at most 256k tokens per worker): on gcide.txt,
-merging every 1M tokens cost 0.03 of analogy accuracy. Summing changes, not averaging tables, keeps each rank's steps at
+of the two tables. The ranks meet after every span (at most 256k tokens per
+worker; on gcide.txt, merging every 1M tokens cost 0.03 of analogy accuracy)
+and merge: each rank's change since the last meeting is summed over the ranks
+with one dense all-reduce per table, and added to the tables as they were
+then. Summing changes, not averaging tables, keeps each rank's steps at
 full size, as lock-free threads in one process do (averaging, as Spark MLlib
 does, divides every rare word's step by the number of ranks). NCCL has no sparse
 all-reduce, so the whole tables travel: ``2 x vocab x dim x 4`` bytes per meeting.

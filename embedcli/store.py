@@ -41,7 +41,7 @@ CONFIG = "config.json"
 CHECKPOINT = ".checkpoint"
 CHECKPOINT_FORMAT = "embedcli-checkpoint"
 LOCK = ".lock"
-_NO_SPACE = (errno.ENOSPC, errno.EDQUOT, errno.EFBIG)
+NO_SPACE = (errno.ENOSPC, errno.EDQUOT, errno.EFBIG)  # disk full, quota reached, file size limit
 _UMASK = os.umask(0o022)
 os.umask(_UMASK)
 
@@ -73,7 +73,7 @@ def _written(path: Path, write: Callable[[BinaryIO], None]) -> str:
             os.fsync(stream.fileno())
     except BaseException as error:
         Path(temporary).unlink(missing_ok=True)
-        if isinstance(error, OSError) and error.errno in _NO_SPACE:
+        if isinstance(error, OSError) and error.errno in NO_SPACE:
             raise DiskFullError(
                 f"the disk is full (or a quota was reached) while writing {path}; "
                 f"nothing in {path.parent} was changed: free some space and run again"

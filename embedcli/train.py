@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import errno
 import hashlib
 import importlib.util
 import logging
@@ -46,6 +45,7 @@ from .model import CapturedStep, SkipGram
 from .resources import check_disk, check_memory, return_large_buffers
 from .sampling import Chunk, chunk_of, hot_rows, keep_probabilities, make_span, noise_table, sentence_ids
 from .store import (
+    NO_SPACE,
     DiskFullError,
     check_output_dir,
     load_checkpoint,
@@ -235,14 +235,13 @@ def _train(
         vocabulary_hash = hashlib.sha256("\n".join(encoded.vocabulary.words).encode("utf-8", "replace")).hexdigest()
         group.check_same(vocabulary_hash, "vocabulary")
         workers = worker_count(cfg, device, processes_here=group.local_world)
+        span_tokens = GPU_SPAN_TOKENS if device.type == "cuda" and group.world == 1 else SPAN_TOKENS
         if checkpoint is not None:
             _check_resumable(checkpoint[1], encoded, vocabulary_hash, out_dir)
             if checkpoint[0]["input"].shape != (len(encoded.vocabulary), cfg.dim):
                 raise ModelError(f"the checkpoint in {out_dir} does not fit its corpus and settings; start over with --force")
             workers = int(checkpoint[1]["workers"])
-        span_tokens = GPU_SPAN_TOKENS if device.type == "cuda" and group.world == 1 else SPAN_TOKENS
-        if checkpoint is not None:  # positions count spans: keep the checkpoint's, wherever it resumes
-            span_tokens = int(checkpoint[1].get("span_tokens", SPAN_TOKENS))
+            span_tokens = int(checkpoint[1].get("span_tokens", SPAN_TOKENS))  # positions count spans
         # Both tables, a checkpoint's snapshot of them (in host memory), and under torchrun the last merged copy.
         copies = (4 if device.type == "cpu" else 2) + 2 * (group.world > 1)
         check_memory(len(encoded.vocabulary), cfg.dim, device, copies=copies)
@@ -268,12 +267,12 @@ def _train(
             previous_seconds = run.restore(checkpoint[1])
         training_started = time.perf_counter()
         run.go()
-        run.phases = {"encoding": encoding_seconds, "training_steps": time.perf_counter() - training_started}
+        phases = {"encoding": encoding_seconds, "training_steps": time.perf_counter() - training_started}
         seconds = previous_seconds + time.perf_counter() - started
         tokens = encoded.corpus_tokens
         words_per_second = tokens * cfg.epochs / seconds if seconds > 0 else 0.0
         if group.rank == 0:
-            _save(run, encoded, checkpoint, device, workers, seconds, words_per_second)
+            _save(run, encoded, checkpoint, seconds, words_per_second, phases)
             remove_checkpoint(out_dir)
         group.close()
     return TrainResult(
@@ -306,7 +305,7 @@ def _encode(corpus: Corpus, cfg: TrainConfig, out_dir: Path) -> tuple[Encoded, s
                 encoded = prepare(corpus, cfg, cache_root)
             return encoded, key
     except OSError as error:
-        if error.errno in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG):
+        if error.errno in NO_SPACE:
             shutil.rmtree(cache_root, ignore_errors=True)
             raise DiskFullError(
                 f"the disk filled while writing the token cache in {cache_root}; "
@@ -357,8 +356,10 @@ def _check_resumable(state: dict[str, Any], encoded: Encoded, vocabulary_hash: s
         )
 
 
-def _save(run: _Run, encoded: Encoded, checkpoint: Any, device: torch.device, workers: int, seconds: float, words_per_second: float) -> None:
-    model, cfg, out_dir = run.model, run.cfg, run.out_dir
+def _save(
+    run: _Run, encoded: Encoded, checkpoint: Any, seconds: float, words_per_second: float, phases: dict[str, float]
+) -> None:
+    model, cfg, out_dir, device = run.model, run.cfg, run.out_dir, run.device
     if not _finite(model):
         raise DivergedError(f"training diverged (the weights hold NaN or Inf); nothing was written; lower --lr (now {cfg.lr})")
     files = run.identity["corpus"]["files"]
@@ -375,12 +376,12 @@ def _save(run: _Run, encoded: Encoded, checkpoint: Any, device: torch.device, wo
         },
         "training": {
             "device": str(device),
-            "workers": workers,
+            "workers": run.workers,
             "processes": run.group.world,
             "seconds": round(seconds, 3),
             "words_per_second": round(words_per_second),
             # of this run (not counting a resumed run's earlier part): tokenizing or loading the cache; the workers' time
-            "seconds_by_phase": {phase: round(value, 3) for phase, value in run.phases.items()},
+            "seconds_by_phase": {phase: round(value, 3) for phase, value in phases.items()},
             **({"gpu_peak_mib": round(torch.cuda.max_memory_allocated(device) / 2**20)} if device.type == "cuda" else {}),
             "final_loss": run.state.loss,
             "evaluation": run.state.evaluations,
@@ -442,11 +443,12 @@ class _Run:
         group: Any,
         *,
         workers: int,
-        span_tokens: int = SPAN_TOKENS,
+        span_tokens: int,
         progress: bool,
     ) -> None:
         self.model, self.encoded, self.cfg, self.device = model, encoded, cfg, device
         self.out_dir, self.group, self.workers, self.progress = out_dir, group, workers, progress
+        self.step_centers = cfg.chunk * cfg.lanes  # centers of one training step: --chunk in each lane
         tokens = len(encoded.stream)
         # Every worker of every process gets one stretch of the stream; each stretch is cut
         # into the same number of spans, so that processes meet after every span together.
@@ -469,7 +471,6 @@ class _Run:
         # What checkpoints cost: written, seconds the workers waited for a snapshot, seconds of writing meanwhile.
         self.checkpoints = {"written": 0, "pause_seconds": 0.0, "write_seconds": 0.0}
         self.meeting = threading.Barrier(workers, action=self._meet)
-        self.phases: dict[str, float] = {}
         self.captured: CapturedStep | bool | None = None  # the recorded step, on CUDA; False where recording failed
 
     def restore(self, state: dict[str, Any]) -> float:
@@ -493,7 +494,7 @@ class _Run:
         # with the whole cap each diverged on a 16-core machine; 4 with half each lost quality).
         self.max_step = row_step_share(cfg.max_row_step, self.workers)
         self.hot = hot_rows(
-            self.keep, counts, self.cumulative, chunk=cfg.chunk * cfg.lanes, window=cfg.window, negative=cfg.negative,
+            self.keep, counts, self.cumulative, chunk=self.step_centers, window=cfg.window, negative=cfg.negative,
             max_pairs=self.max_step / cfg.lr,
         )
         self.keep, self.cumulative = self.keep.to(self.device), self.cumulative.to(self.device)
@@ -601,10 +602,7 @@ class _Run:
     def _checkpoint(self, *, wait: bool) -> None:
         """Snapshot the tables and positions; write them in the background (or now, when stopping)."""
         if not _finite(self.model):
-            raise DivergedError(
-                f"training diverged (the weights hold NaN or Inf); the last good checkpoint is kept in "
-                f"{self.out_dir}/.checkpoint; lower --lr (now {self.cfg.lr}) and start over with --force"
-            )
+            raise self._diverged("the weights hold NaN or Inf")
         self.last_checkpoint = time.monotonic()
         if self.group.rank != 0:
             return
@@ -709,11 +707,11 @@ class _Run:
         rows = torch.from_numpy(stream.tokens[span_start:span_stop].astype(np.int64)).to(device)
         sentences = torch.from_numpy(sentence_ids(stream.offsets, span_start, span_stop)).to(device)
         span = make_span(
-            rows, sentences, self.keep, window=cfg.window, chunk=cfg.chunk * cfg.lanes, negative=cfg.negative,
+            rows, sentences, self.keep, window=cfg.window, chunk=self.step_centers, negative=cfg.negative,
             noise_block=cfg.noise_block, noise_words=cfg.noise_words, cumulative=self.cumulative, generator=generator,
         )
         raw = span_stop - span_start
-        chunks = span.centers // (cfg.chunk * cfg.lanes)
+        chunks = span.centers // self.step_centers
         for number in range(first, chunks):
             if state.stop:
                 return False
@@ -724,15 +722,18 @@ class _Run:
             loss = self._step(chunk, lr, with_loss=number % LOSS_EVERY == 0)
             if loss is not None:
                 if not math.isfinite(loss):
-                    raise DivergedError(
-                        f"training diverged (the loss became {loss}); the last good checkpoint is kept in "
-                        f"{self.out_dir}/.checkpoint; lower --lr (now {cfg.lr}) and start over with --force"
-                    )
+                    raise self._diverged(f"the loss became {loss}")
                 state.record_loss(loss / max(chunk.pairs, 1))
             state.done[index] += raw * (number + 1) // chunks - raw * number // chunks
         if not chunks:
             state.done[index] += raw
         return True
+
+    def _diverged(self, what: str) -> DivergedError:
+        return DivergedError(
+            f"training diverged ({what}); the last good checkpoint is kept in "
+            f"{self.out_dir}/.checkpoint; lower --lr (now {self.cfg.lr}) and start over with --force"
+        )
 
     def _step(self, chunk: Chunk, lr: float, *, with_loss: bool) -> float | None:
         """One training step: on CUDA a replay of the step recorded at the first chunk, elsewhere the step itself."""

@@ -32,13 +32,19 @@ def _model(generator, vocab=40, dim=8):
     return model
 
 
-@pytest.mark.parametrize("lanes", [1, 3])
-def test_hand_written_step_equals_an_autograd_sgd_step(lanes):
-    generator = torch.Generator().manual_seed(0)
+def _twins_and_a_chunk(seed, *, lanes=1):
+    """A model, an identical copy of it, and a chunk to train each on."""
+    generator = torch.Generator().manual_seed(seed)
     model = _model(generator)
     chunk = _chunk(generator, lanes=lanes)
-    reference = _model(torch.Generator())
-    reference.load_state_dict(model.state_dict())
+    twin = _model(torch.Generator())
+    twin.load_state_dict(model.state_dict())
+    return model, twin, chunk
+
+
+@pytest.mark.parametrize("lanes", [1, 3])
+def test_hand_written_step_equals_an_autograd_sgd_step(lanes):
+    model, reference, chunk = _twins_and_a_chunk(0, lanes=lanes)
     loss = reference.chunk_loss(chunk)
     loss.backward()
     lr = 0.05
@@ -54,29 +60,23 @@ def test_hand_written_step_equals_an_autograd_sgd_step(lanes):
 
 def test_a_learning_rate_tensor_steps_as_the_float_does():
     """CapturedStep records the step with the learning rate as a tensor; on CPU the same step runs eagerly."""
-    generator = torch.Generator().manual_seed(4)
-    model = _model(generator)
-    chunk = _chunk(generator, lanes=2)
-    recorded = _model(torch.Generator())
-    recorded.load_state_dict(model.state_dict())
-    expected = sgns_step(model.input.weight.detach(), model.output.weight.detach(), chunk, 0.05, hot_rows=5, max_step=0.1, with_loss=True)
-    loss = sgns_step(
-        recorded.input.weight.detach(), recorded.output.weight.detach(), chunk, torch.tensor(0.05), hot_rows=5, max_step=0.1, with_loss=True
-    )
+    model, recorded, chunk = _twins_and_a_chunk(4, lanes=2)
+
+    def step(trained, lr):
+        return sgns_step(trained.input.weight.detach(), trained.output.weight.detach(), chunk, lr, hot_rows=5, max_step=0.1, with_loss=True)
+
+    expected = step(model, 0.05)
+    loss = step(recorded, torch.tensor(0.05))
     torch.testing.assert_close(loss, expected)
     torch.testing.assert_close(recorded.input.weight, model.input.weight)
     torch.testing.assert_close(recorded.output.weight, model.output.weight)
     before = recorded.output.weight.detach().clone()
-    sgns_step(recorded.input.weight.detach(), recorded.output.weight.detach(), chunk, torch.tensor(0.0), hot_rows=5, max_step=0.1)
+    step(recorded, torch.tensor(0.0))
     assert torch.equal(recorded.output.weight, before)  # the warm-up steps before recording change nothing
 
 
 def test_hot_row_cap_only_shrinks_the_steps_of_hot_rows():
-    generator = torch.Generator().manual_seed(1)
-    model = _model(generator)
-    chunk = _chunk(generator, vocab=40)
-    capped = _model(torch.Generator())
-    capped.load_state_dict(model.state_dict())
+    model, capped, chunk = _twins_and_a_chunk(1)
     before = model.output.weight.detach().clone()
     model.train_chunk(chunk, 0.05)
     capped.train_chunk(chunk, 0.05, hot_rows=5, max_step=0.05)  # at most one pair's step per hot row
