@@ -17,7 +17,7 @@ from . import __version__
 from .config import DEFAULTS, help_for, load_config
 from .errors import EmbedcliError, UsageError
 from .evaluate import RESTRICT_VOCAB, evaluate_analogies, evaluate_pairs
-from .export import FORMATS, IMPORT_FORMATS, export as export_vectors, import_vectors
+from .export import CANNOT_HOLD, FORMATS, IMPORT_FORMATS, export as export_vectors, import_vectors
 from .vectors import Vectors
 
 app = typer.Typer(
@@ -149,7 +149,7 @@ NegativeOption = Annotated[Optional[list[str]], typer.Option("--negative", help=
 def lookup(
     words: Annotated[Optional[list[str]], typer.Argument(help="Words to look up.", show_default=False)] = None,
     model: ModelOption = Path("embeddings"),
-    neighbors: Annotated[int, typer.Option("--neighbors", "-k", help="Show the K nearest words instead of the vector.")] = 0,
+    neighbors: Annotated[int, typer.Option("--neighbors", "-k", min=0, help="Show the K nearest words instead of the vector.")] = 0,
     positive: PositiveOption = None,
     negative: NegativeOption = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
@@ -208,7 +208,7 @@ def analogy(
     second: Annotated[str, typer.Argument(help="B", show_default=False)],
     third: Annotated[str, typer.Argument(help="C: ... as C is to ?", show_default=False)],
     model: ModelOption = Path("embeddings"),
-    topn: Annotated[int, typer.Option("--topn", "-k", help="How many answers.")] = 5,
+    topn: Annotated[int, typer.Option("--topn", "-k", min=1, help="How many answers.")] = 5,
     method: Annotated[str, typer.Option("--method", help="add (3CosAdd) or mul (3CosMul).")] = "add",
     positive: PositiveOption = None,
     negative: NegativeOption = None,
@@ -271,7 +271,7 @@ def plot(
     words: Annotated[list[str], typer.Argument(help="Words to place on the map.", show_default=False)],
     model: ModelOption = Path("embeddings"),
     out: Annotated[Path, typer.Option("--out", "-o", help="PNG file to write.")] = Path("plot.png"),
-    neighbors: Annotated[int, typer.Option("--neighbors", "-k", help="Also place each word's K nearest words.")] = 0,
+    neighbors: Annotated[int, typer.Option("--neighbors", "-k", min=0, help="Also place each word's K nearest words.")] = 0,
 ) -> None:
     """Draw a 2-D PCA map of words with their labels into a PNG (needs matplotlib: the plot extra).
 
@@ -300,7 +300,7 @@ def export(
     if result.left_out:
         typer.echo(
             f"embedcli: warning: left out {result.left_out} words that the {format} format cannot hold "
-            f"(empty, or with whitespace); npy and safetensors keep every word",
+            f"(empty, or with {CANNOT_HOLD.get(format, 'whitespace')}); safetensors keeps every word but the empty one",
             err=True,
         )
     typer.echo(f"wrote {result.rows:,} vectors to " + ", ".join(str(path) for path in result.paths), err=True)
@@ -355,6 +355,15 @@ def main() -> None:
         print(f"embedcli: error: {where}{error.strerror or error}", file=sys.stderr)
         sys.exit(1)
     except Exception as error:
+        if _is_out_of_memory(error):
+            if _debug:
+                traceback.print_exc()
+            print(
+                "embedcli: error: not enough memory for this run; lower --dim, --window, --chunk or --lanes, "
+                "or free some memory",
+                file=sys.stderr,
+            )
+            sys.exit(1)
         if not _is_usage_error(error):
             raise
         if type(error).__name__ == "NoArgsIsHelpError":  # bare `embedcli`: its help, nothing else
@@ -371,6 +380,14 @@ def _terminate(signum: int, frame: object) -> None:
     """SIGTERM unwinds like Ctrl-C, so that temporary files are removed on the way out."""
     _terminated[0] = True
     raise KeyboardInterrupt
+
+
+def _is_out_of_memory(error: Exception) -> bool:
+    """MemoryError, or PyTorch's refusal to allocate (a RuntimeError on CPU, OutOfMemoryError on CUDA)."""
+    if isinstance(error, MemoryError):
+        return True
+    message = str(error)
+    return isinstance(error, RuntimeError) and ("can't allocate memory" in message or "out of memory" in message.lower())
 
 
 def _is_usage_error(error: Exception) -> bool:

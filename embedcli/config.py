@@ -7,6 +7,7 @@ TOML file given with ``--config`` holds overrides only and is checked key by key
 from __future__ import annotations
 
 import dataclasses
+import math
 import re
 import sys
 from dataclasses import dataclass, field
@@ -47,24 +48,24 @@ class TrainConfig:
         "distinct words (2M to 10M; 10M with 0), forgetting the rarest",
     )
     dim: int = _setting(100, "size of each word vector")
-    window: int = _setting(5, "largest distance between a word and its context")
-    negative: int = _setting(5, "negative samples per (word, context) pair")
+    window: int = _setting(5, "largest distance between a word and its context (1 to 100)")
+    negative: int = _setting(5, "negative samples per (word, context) pair (1 to 100)")
     sample: float = _setting(1e-3, "sub-sampling threshold for frequent words (0: off)")
     lr: float = _setting(0.05, "starting learning rate, decayed linearly (fastText's; gensim and word2vec use 0.025)")
     min_lr: float = _setting(0.0001, "floor of the decayed learning rate, as a fraction of --lr")
     epochs: int = _setting(5, "passes over the corpus")
     seed: int = _setting(1, "random seed for initialisation and sampling")
     device: str = _setting("auto", "'auto' (CUDA when present), 'cpu', 'cuda' or 'cuda:N'")
-    threads: int = _setting(0, "CPU worker threads (0: one per core, at most 4)")
-    chunk: int = _setting(1024, "consecutive center positions of one lane trained together in one step")
+    threads: int = _setting(0, "CPU worker threads (0: one per core, at most 4; up to 256)")
+    chunk: int = _setting(1024, "consecutive center positions of one lane trained together in one step (16 to 1048576)")
     lanes: int = _setting(
-        0, f"far-apart stretches of the stream trained side by side in one step (0: 1 on CPU, {GPU_LANES} on CUDA)"
+        0, f"far-apart stretches of the stream trained side by side in one step (0: 1 on CPU, {GPU_LANES} on CUDA; up to 256)"
     )
     cuda_graphs: bool = _setting(
         True, "on CUDA, replay each training step as one recorded CUDA graph (off: launch its kernels one by one)"
     )
     noise_block: int = _setting(64, "neighbouring centers that share one draw of noise words")
-    noise_words: int = _setting(64, "noise words drawn for each block of --noise-block centers")
+    noise_words: int = _setting(64, "noise words drawn for each block of --noise-block centers (1 to 4096)")
     max_row_step: float = _setting(
         0.8, "most learning rate x pair updates one row takes in a step (guards small vocabularies); "
         "more than 2 workers share twice this"
@@ -143,19 +144,23 @@ def _check_ranges(cfg: TrainConfig) -> None:
         if not condition:
             raise ConfigError(message)
 
+    for name, spec in FIELDS.items():  # beyond what any count here can be; int64 arithmetic would overflow
+        value = getattr(cfg, name)
+        if spec.type in ("int", int) and abs(value) >= 1 << 62:
+            raise ConfigError(f"--{name.replace('_', '-')} is far too large: {value}")
     need(cfg.dim >= 1, f"--dim must be at least 1, got {cfg.dim}")
-    need(cfg.window >= 1, f"--window must be at least 1, got {cfg.window}")
-    need(cfg.negative >= 1, f"--negative must be at least 1, got {cfg.negative}")
+    need(1 <= cfg.window <= 100, f"--window must be between 1 and 100, got {cfg.window}")
+    need(1 <= cfg.negative <= 100, f"--negative must be between 1 and 100, got {cfg.negative}")
     need(cfg.epochs >= 1, f"--epochs must be at least 1, got {cfg.epochs}")
     need(cfg.min_count >= 1, f"--min-count must be at least 1, got {cfg.min_count}")
     need(cfg.max_vocab >= 0, f"--max-vocab must be 0 (no limit) or more, got {cfg.max_vocab}")
     need(cfg.sample >= 0, f"--sample must be 0 (off) or more, got {cfg.sample}")
-    need(cfg.lr > 0, f"--lr must be above 0, got {cfg.lr}")
+    need(cfg.lr > 0 and math.isfinite(cfg.lr), f"--lr must be a number above 0, got {cfg.lr}")
     need(0 <= cfg.min_lr <= 1, f"--min-lr must be between 0 and 1, got {cfg.min_lr}")
-    need(cfg.threads >= 0, f"--threads must be 0 (one per core, at most 4) or more, got {cfg.threads}")
-    need(cfg.chunk >= 16, f"--chunk must be at least 16, got {cfg.chunk}")
-    need(cfg.lanes >= 0, f"--lanes must be 0 (1 on CPU, {GPU_LANES} on CUDA) or more, got {cfg.lanes}")
-    need(cfg.noise_words >= 1, f"--noise-words must be at least 1, got {cfg.noise_words}")
+    need(0 <= cfg.threads <= 256, f"--threads must be 0 (one per core, at most 4) to 256, got {cfg.threads}")
+    need(16 <= cfg.chunk <= 1 << 20, f"--chunk must be between 16 and 1048576, got {cfg.chunk}")
+    need(0 <= cfg.lanes <= 256, f"--lanes must be 0 (1 on CPU, {GPU_LANES} on CUDA) to 256, got {cfg.lanes}")
+    need(1 <= cfg.noise_words <= 4096, f"--noise-words must be between 1 and 4096, got {cfg.noise_words}")
     need(cfg.noise_block >= 1, f"--noise-block must be at least 1, got {cfg.noise_block}")
     need(
         cfg.chunk % cfg.noise_block == 0,

@@ -2,7 +2,8 @@
 
 Every writer streams the matrix in slices (a 1M x 300 model is never copied whole) into a
 temporary file that is renamed into place. Words that a format cannot hold (empty, or holding
-whitespace for the word2vec and GloVe formats; a tab or newline for TSV) are left out and counted.
+whitespace for the word2vec and GloVe formats; a tab or line break for npy's vocab.txt and TSV)
+are left out and counted.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ import numpy as np
 
 from .corpus import decode
 from .errors import UsageError
-from .store import ROWS_PER_WRITE, atomic_write, check_output_dir, save_model, write_tensors
+from .store import MODEL_FILES, ROWS_PER_WRITE, atomic_write, check_output_dir, save_model, write_tensors
 from .vectors import Vectors
 from .vocab import new_tokenizer
 
@@ -72,8 +73,9 @@ def _holds_no_space(word: str) -> bool:
     return bool(word) and len(word.split()) == 1 and word == word.strip()
 
 
-def _holds_no_tab(word: str) -> bool:
-    return bool(word) and not any(character in word for character in "\t\n\r")
+def _fits_a_line(word: str) -> bool:
+    """Reads back as one line of vocab.txt or metadata.tsv: no tab, no line break of ``str.splitlines``."""
+    return bool(word) and "\t" not in word and word.splitlines() == [word]
 
 
 def _text_lines(words: list[str], matrix: np.ndarray, *, separator: str = " ", with_words: bool = True) -> bytes:
@@ -152,13 +154,15 @@ def _write_safetensors(rows: _Rows, out: Path) -> list[Path]:
 
 Writer = Callable[[_Rows, Path], list[Path]]
 FORMATS: dict[str, tuple[str, Writer, Callable[[str], bool]]] = {
-    "npy": ("embeddings.npy", _write_npy, _holds_no_tab),
+    "npy": ("embeddings.npy", _write_npy, _fits_a_line),
     "txt": ("embeddings.txt", _write_word2vec_text, _holds_no_space),
     "bin": ("embeddings.bin", _write_word2vec_binary, _holds_no_space),
     "glove": ("embeddings.glove.txt", _write_glove, _holds_no_space),
-    "tsv": ("vectors.tsv", _write_tsv, _holds_no_tab),
+    "tsv": ("vectors.tsv", _write_tsv, _fits_a_line),
     "safetensors": ("embeddings.safetensors", _write_safetensors, bool),
 }
+# The words each format leaves out, for the warning that counts them.
+CANNOT_HOLD = {"npy": "a tab or line break", "tsv": "a tab or line break", "safetensors": "the empty word"}
 
 
 def export(
@@ -186,6 +190,10 @@ def export(
         path = path / default_name
     if not path.parent.is_dir():
         raise UsageError(f"--out {path}: folder {path.parent} does not exist")
+    if vectors.source is not None and path.exists():
+        for name in MODEL_FILES:
+            if (vectors.source / name).exists() and os.path.samefile(path, vectors.source / name):
+                raise UsageError(f"--out {path} is the model's own {name}; write the export to another file or folder")
     candidates = range(min(limit, len(vectors)) if limit else len(vectors))
     keep = np.fromiter((row for row in candidates if fits(vectors.words[row])), dtype=np.int64)
     paths = writer(_Rows(vectors, keep, normalize, np.dtype(DTYPES[dtype])), path)

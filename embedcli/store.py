@@ -41,6 +41,7 @@ CONFIG = "config.json"
 CHECKPOINT = ".checkpoint"
 CHECKPOINT_FORMAT = "embedcli-checkpoint"
 LOCK = ".lock"
+MODEL_FILES = (WEIGHTS, TOKENIZER, WORDS, CONFIG)  # what lookup and export read
 NO_SPACE = (errno.ENOSPC, errno.EDQUOT, errno.EFBIG)  # disk full, quota reached, file size limit
 _UMASK = os.umask(0o022)
 os.umask(_UMASK)

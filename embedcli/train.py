@@ -45,6 +45,7 @@ from .model import CapturedStep, SkipGram
 from .resources import check_disk, check_memory, return_large_buffers
 from .sampling import Chunk, chunk_of, hot_rows, keep_probabilities, make_span, noise_table, sentence_ids
 from .store import (
+    CHECKPOINT,
     NO_SPACE,
     DiskFullError,
     check_output_dir,
@@ -161,8 +162,14 @@ def train(
     group = join_group(cfg)
     if group.rank == 0:
         check_output_dir(out_dir, force=force)
+    created = group.rank == 0 and not out_dir.exists()
     corpus = Corpus(corpus_paths, max_words=cfg.max_tokens)  # an endless stdin stops there
-    return _train(corpus, cfg, out_dir, group, progress=progress, checkpoint=None)
+    try:
+        return _train(corpus, cfg, out_dir, group, progress=progress, checkpoint=None)
+    except BaseException:
+        if created and not (out_dir / CHECKPOINT).exists():  # a failed run leaves no folder of its own behind
+            shutil.rmtree(out_dir, ignore_errors=True)
+        raise
 
 
 def resume(

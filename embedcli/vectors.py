@@ -45,6 +45,7 @@ class Vectors:
         self._norms = None if norms is None else np.asarray(norms, dtype=np.float32)
         self._normalize_word = normalize_word
         self._index: dict[str, int] | None = None  # built on the third look-up: one-off queries scan
+        self.source: Path | None = None  # the model directory it was loaded from, if any
         self._scans = 0
 
     @classmethod
@@ -67,6 +68,7 @@ class Vectors:
             normalize_word=lambda word: _normalizer(model.tokenizer_json)(word),
         )
         model.verified()
+        vectors.source = Path(model_dir)
         return vectors
 
     def __len__(self) -> int:

@@ -114,23 +114,29 @@ def prepare(corpus: Corpus, cfg: TrainConfig, cache_root: Path) -> Encoded:
     found = cached(cache_root, key)
     if found is not None:
         return found
-    if cache_root.exists():
-        shutil.rmtree(cache_root)  # one cached corpus at a time keeps the disk bounded
+    if folder.exists():
+        shutil.rmtree(folder)  # an unfinished one
     folder.mkdir(parents=True)
-
-    encoded = _encode_one_pass(corpus, cfg, folder) if cfg.tokenizer in ("default", "whitespace") else None
-    if encoded is not None:
-        tokenizer, vocabulary, corpus_tokens = encoded
-    elif cfg.tokenizer in ("default", "whitespace"):
-        tokenizer, vocabulary, corpus_tokens = _encode_counted(corpus, cfg, folder)
-    else:
-        tokenizer, vocabulary, corpus_tokens = _encode_with_tokenizer(corpus, cfg, folder)
-    tokenizer.save(str(folder / "tokenizer.json"))
-    stats = {"invalid_bytes": corpus.invalid_bytes, "corpus_tokens": corpus_tokens}
-    _write_vocabulary(folder, vocabulary, stats)
-    for name in ("tokens.i32", "offsets.i64", "tokenizer.json", "vocab.json"):
-        _sync(folder / name)  # everything is on disk before the marker that says the cache is whole
-    atomic_write_bytes(folder / "done", b"ok\n")
+    try:
+        encoded = _encode_one_pass(corpus, cfg, folder) if cfg.tokenizer in ("default", "whitespace") else None
+        if encoded is not None:
+            tokenizer, vocabulary, corpus_tokens = encoded
+        elif cfg.tokenizer in ("default", "whitespace"):
+            tokenizer, vocabulary, corpus_tokens = _encode_counted(corpus, cfg, folder)
+        else:
+            tokenizer, vocabulary, corpus_tokens = _encode_with_tokenizer(corpus, cfg, folder)
+        tokenizer.save(str(folder / "tokenizer.json"))
+        stats = {"invalid_bytes": corpus.invalid_bytes, "corpus_tokens": corpus_tokens}
+        _write_vocabulary(folder, vocabulary, stats)
+        for name in ("tokens.i32", "offsets.i64", "tokenizer.json", "vocab.json"):
+            _sync(folder / name)  # everything is on disk before the marker that says the cache is whole
+        atomic_write_bytes(folder / "done", b"ok\n")
+    except BaseException:  # a bad corpus, Ctrl-C, a full disk: an unfinished cache is no use
+        shutil.rmtree(folder, ignore_errors=True)
+        raise
+    for other in cache_root.iterdir():  # one cached corpus at a time keeps the disk bounded
+        if other.is_dir() and other != folder:
+            shutil.rmtree(other, ignore_errors=True)
     return Encoded(tokenizer, vocabulary, _read_stream(folder), **stats, cached=False)
 
 

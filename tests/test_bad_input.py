@@ -38,7 +38,8 @@ def _setup(case: str, tmp: Path, corpus: Path, model: Path) -> list[str]:
     if case == "damaged gzip":
         (tmp / "bad.gz").write_bytes(gzip.compress(b"hello world\n" * 1000)[:-20] + b"garbage!")
         return ["train", str(tmp / "bad.gz"), *out]
-    if case in ("dim 0", "window 0", "negative -1", "epochs 0", "min-count 0", "lr 0", "checkpoint-every -1"):
+    if case in ("dim 0", "window 0", "window 1000", "negative -1", "epochs 0", "min-count 0", "lr 0", "lr inf",
+                "seed 99999999999999999999", "lanes 100000000", "checkpoint-every -1"):
         flag, value = case.split()
         return ["train", str(corpus), f"--{flag}", value, *out]
     if case == "not a number":
@@ -119,6 +120,10 @@ def _setup(case: str, tmp: Path, corpus: Path, model: Path) -> list[str]:
         return ["export", "--format", "xls", "--model", str(model), "--out", str(tmp / "x")]
     if case == "export into a missing folder":
         return ["export", "--format", "npy", "--model", str(model), "--out", str(tmp / "no" / "x.npy")]
+    if case == "export over the model's own file":
+        return ["export", "--format", "safetensors", "--model", str(model), "--out", str(model)]
+    if case == "neighbors -1":
+        return ["lookup", "king", "--model", str(model), "--neighbors", "-1"]
     raise AssertionError(case)
 
 
@@ -131,11 +136,15 @@ CASES = {
     "binary file": (2, "binary"),
     "damaged gzip": (2, "damaged"),
     "dim 0": (2, "--dim must be at least 1"),
-    "window 0": (2, "--window must be at least 1"),
-    "negative -1": (2, "--negative must be at least 1"),
+    "window 0": (2, "--window must be between 1 and 100"),
+    "window 1000": (2, "--window must be between 1 and 100"),
+    "negative -1": (2, "--negative must be between 1 and 100"),
     "epochs 0": (2, "--epochs must be at least 1"),
     "min-count 0": (2, "--min-count must be at least 1"),
-    "lr 0": (2, "--lr must be above 0"),
+    "lr 0": (2, "--lr must be a number above 0"),
+    "lr inf": (2, "--lr must be a number above 0, got inf"),
+    "seed 99999999999999999999": (2, "--seed is far too large"),
+    "lanes 100000000": (2, "--lanes must be 0"),
     "checkpoint-every -1": (2, "--checkpoint-every must be 0 or more minutes"),
     "not a number": (2, "Invalid value for '--dim'"),
     "unknown device": (2, "unknown device 'tpu'"),
@@ -168,6 +177,8 @@ CASES = {
     "import a header larger than the file": (2, "is truncated: expected 99999999999 vectors"),
     "unknown export format": (2, "unknown export format 'xls'"),
     "export into a missing folder": (2, "does not exist"),
+    "export over the model's own file": (2, "is the model's own embeddings.safetensors"),
+    "neighbors -1": (2, "--neighbors"),
 }
 
 
