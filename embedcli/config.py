@@ -107,7 +107,7 @@ def load_config(path: str | Path) -> TrainConfig:
     """Read a TOML file of overrides into a TrainConfig, refusing unknown keys and wrong types."""
     path = Path(path)
     try:
-        text = path.read_bytes().decode("utf-8")
+        text = path.read_bytes().decode("utf-8-sig")  # TOML forbids a BOM; editors on Windows write one
     except FileNotFoundError:
         raise ConfigError(f"config file {path} does not exist") from None
     except IsADirectoryError:

@@ -260,6 +260,11 @@ def _expand(path: str) -> list[Path]:
     if not os.access(target, os.R_OK):
         raise CorpusError(f"cannot read corpus {path}: permission denied")
     if stat.S_ISREG(info.st_mode) and not _is_text(target):
+        if _is_utf16(target):
+            raise CorpusError(
+                f"corpus {path} is UTF-16 text; embedcli reads UTF-8: convert it first, "
+                f"e.g. iconv -f UTF-16 -t UTF-8 {path} > corpus-utf8.txt"
+            )
         raise CorpusError(f"corpus {path} looks like a binary file, not text")
     return [target]
 
@@ -296,6 +301,15 @@ def _is_text(path: Path) -> bool:
     return b"\0" not in head
 
 
+def _is_utf16(path: Path) -> bool:
+    """Starts with a UTF-16 byte-order mark (as Windows' Notepad and PowerShell write 'Unicode' text)."""
+    try:
+        with _open_binary(path) as stream:
+            return stream.read(2) in (codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)
+    except _DAMAGED:
+        return False
+
+
 def _lines(stream: BinaryIO) -> Iterator[str]:
     """Non-empty lines, each at most about BLOCK_BYTES long (longer ones cut at whitespace)."""
     decoder = codecs.getincrementaldecoder("utf-8-sig")(errors=_ERROR_HANDLER)  # drops a leading BOM
@@ -306,6 +320,8 @@ def _lines(stream: BinaryIO) -> Iterator[str]:
         except _DAMAGED as error:
             raise CorpusError(f"corpus stream is damaged: {error}") from None
         text = pending + decoder.decode(block, final=not block)
+        if "\r" in text:  # Windows' \r\n, and the lone \r of old Mac files, end lines too
+            text = text.replace("\r\n", "\n").replace("\r", "\n")
         lines = text.split("\n")
         pending = lines.pop()
         if len(pending) > BLOCK_BYTES:

@@ -90,7 +90,7 @@ def _vocabulary(vectors: Vectors, restrict_vocab: int) -> dict[str, int]:
 
 def _read_lines(path: Path) -> list[str]:
     try:
-        return path.read_bytes().decode("utf-8", errors="replace").splitlines()
+        return path.read_bytes().decode("utf-8-sig", errors="replace").splitlines()  # a BOM is no word
     except FileNotFoundError:
         raise UsageError(f"evaluation file {path} does not exist") from None
     except IsADirectoryError:

@@ -8,8 +8,12 @@ are left out and counted.
 
 from __future__ import annotations
 
+import codecs
+import gzip
 import json
+import lzma
 import os
+import zlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,7 +21,7 @@ from typing import BinaryIO
 
 import numpy as np
 
-from .corpus import decode
+from .corpus import _COMPRESSED, decode
 from .errors import UsageError
 from .store import MODEL_FILES, ROWS_PER_WRITE, atomic_write, check_output_dir, save_model, write_tensors
 from .vectors import Vectors
@@ -201,6 +205,7 @@ def export(
 
 
 IMPORT_FORMATS = ("auto", "txt", "vec", "bin", "glove")
+_BROKEN_STREAM = (gzip.BadGzipFile, EOFError, lzma.LZMAError, zlib.error)  # a damaged .gz, .xz or cut-off file
 
 
 @dataclass(frozen=True)
@@ -304,11 +309,16 @@ def import_vectors(
         raise UsageError(f"unknown import format '{fmt}'; choose one of: {', '.join(IMPORT_FORMATS)}")
     if limit < 0:
         raise UsageError(f"--limit must be 0 (all vectors) or more, got {limit}")
+    if str(path) == "-":
+        raise UsageError("import reads a file, not stdin ('-'): save the vectors to a file first")
     if not path.is_file():
         raise UsageError(f"vectors file {path} does not exist" if not path.exists() else f"{path} is not a file")
     check_output_dir(out_dir, force=force)
+    opener = _COMPRESSED.get(path.suffix.lower(), open)  # .vec.gz and the like are read as they are
     try:
-        with open(path, "rb") as stream:
+        with opener(path, "rb") as stream:
+            start = len(codecs.BOM_UTF8) if stream.read(len(codecs.BOM_UTF8)) == codecs.BOM_UTF8 else 0
+            stream.seek(start)
             reader = _Reader(stream, path)
             first = reader.readline()
             if first is None:
@@ -317,16 +327,16 @@ def import_vectors(
             fmt = _resolve_format(fmt, header, reader, path)
             if header is None:
                 dim = len(first.split()) - 1
-                count = _count_lines(path)
+                count = _count_lines(path, opener)
                 reader = _Reader(stream, path)
-                stream.seek(0)
+                stream.seek(start)
             else:
                 count, dim = header
             if dim < 1:
                 raise UsageError(f"{path} line 1: expected a word and its values, found {first[:60]!r}")
             rows = min(count, limit) if limit else count
             size = path.stat().st_size
-            if rows * (4 * dim if fmt == "bin" else 2 * dim) > size:  # the fewest bytes a row can take
+            if rows * (4 * dim if fmt == "bin" else 2 * dim) > size and opener is open:  # the fewest bytes a row can take
                 raise UsageError(f"{path} is truncated: expected {rows} vectors of {dim} values, but it holds only {size} bytes")
             out_dir.mkdir(parents=True, exist_ok=True)
             scratch = out_dir / ".import-vectors.tmp"
@@ -351,6 +361,8 @@ def import_vectors(
                 scratch.unlink(missing_ok=True)
     except PermissionError:
         raise UsageError(f"cannot read {path}: permission denied") from None
+    except _BROKEN_STREAM as error:
+        raise UsageError(f"{path} is damaged: {error}") from None
     return Imported(model_dir=out_dir, format=fmt, rows=rows, dim=dim, invalid_bytes=invalid)
 
 
@@ -367,9 +379,9 @@ def _resolve_format(fmt: str, header: tuple[int, int] | None, reader: _Reader, p
     return "txt" if _looks_like_text(record, header[1]) else "bin"
 
 
-def _count_lines(path: Path) -> int:
+def _count_lines(path: Path, opener: Callable = open) -> int:
     count, last = 0, b"\n"
-    with open(path, "rb") as stream:
+    with opener(path, "rb") as stream:
         while block := stream.read(1 << 22):
             count += block.count(b"\n")
             last = block[-1:]
