@@ -52,10 +52,10 @@ def _setting(name: str, flag: str | None = None):
 
 
 def _typed(words: list[str] | None) -> list[str]:
-    """Words as typed: under a non-UTF-8 locale (LC_ALL=C) Python keeps the UTF-8 bytes of
-    ``café`` as surrogate escapes, which no vocabulary holds; decode them as UTF-8 again."""
+    """Words as typed, less surrounding spaces: under a non-UTF-8 locale (LC_ALL=C) Python keeps the
+    UTF-8 bytes of ``café`` as surrogate escapes, which no vocabulary holds; decode them as UTF-8 again."""
     return [
-        os.fsencode(word).decode("utf-8", errors="replace") if any("\udc80" <= c <= "\udcff" for c in word) else word
+        (os.fsencode(word).decode("utf-8", errors="replace") if any("\udc80" <= c <= "\udcff" for c in word) else word).strip()
         for word in words or []
     ]
 

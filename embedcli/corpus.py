@@ -122,7 +122,7 @@ class Corpus:
         try:
             for path in self.files:
                 with _open_binary(path) as stream:
-                    for line in _lines(stream):
+                    for line in _lines(stream, path):
                         yield line
                         if self.max_words:
                             words += len(line.split())
@@ -194,7 +194,7 @@ class Part:
         try:
             for path, start, stop in self.pieces:
                 with _open_binary(path) as stream:
-                    yield from _lines(_Stretch(stream, start, stop) if start or stop is not None else stream)
+                    yield from _lines(_Stretch(stream, start, stop) if start or stop is not None else stream, path)
         finally:
             self.invalid_bytes = _invalid_bytes[0]
 
@@ -301,6 +301,10 @@ def _is_text(path: Path) -> bool:
     return b"\0" not in head
 
 
+def _name(path: Path) -> str:
+    return "on stdin" if path == Path("-") else str(path)
+
+
 def _is_utf16(path: Path) -> bool:
     """Starts with a UTF-16 byte-order mark (as Windows' Notepad and PowerShell write 'Unicode' text)."""
     try:
@@ -310,7 +314,7 @@ def _is_utf16(path: Path) -> bool:
         return False
 
 
-def _lines(stream: BinaryIO) -> Iterator[str]:
+def _lines(stream: BinaryIO, path: Path) -> Iterator[str]:
     """Non-empty lines, each at most about BLOCK_BYTES long (longer ones cut at whitespace)."""
     decoder = codecs.getincrementaldecoder("utf-8-sig")(errors=_ERROR_HANDLER)  # drops a leading BOM
     pending = ""
@@ -318,7 +322,7 @@ def _lines(stream: BinaryIO) -> Iterator[str]:
         try:
             block = stream.read(BLOCK_BYTES)
         except _DAMAGED as error:
-            raise CorpusError(f"corpus stream is damaged: {error}") from None
+            raise CorpusError(f"corpus {_name(path)} is damaged: {error}") from None
         text = pending + decoder.decode(block, final=not block)
         if "\r" in text:  # Windows' \r\n, and the lone \r of old Mac files, end lines too
             text = text.replace("\r\n", "\n").replace("\r", "\n")

@@ -188,6 +188,8 @@ def export(
         raise UsageError(f"unknown --dtype '{dtype}'; choose float32 or float16")
     if limit < 0:
         raise UsageError(f"--limit must be 0 (all words) or more, got {limit}")
+    if dtype != "float32" and fmt in ("txt", "glove", "tsv"):
+        raise UsageError(f"--dtype applies to the npy and safetensors formats; the {fmt} format writes decimal text")
     default_name, writer, fits = FORMATS[fmt]
     path = Path(out) if out is not None else Path(default_name)
     if path.is_dir():

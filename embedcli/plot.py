@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import io
+import logging
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -11,6 +13,8 @@ import numpy as np
 from .errors import UsageError
 from .store import atomic_write_bytes
 from .vectors import Vectors
+
+log = logging.getLogger(__name__)
 
 INSTALL_HINT = "plotting needs matplotlib: pip install matplotlib (or, in an embedcli checkout, pip install -e '.[plot]')"
 
@@ -43,9 +47,21 @@ def plot_words(vectors: Vectors, words: Sequence[str], out: str | Path, *, neigh
     points = centered @ basis[:2].T
     explained = _explained(centered, basis)
 
+    with warnings.catch_warnings(record=True) as caught:  # matplotlib warns once per glyph its font lacks
+        warnings.simplefilter("always")
+        _draw(chosen, points, explained, set(words), out)
+    missing = {str(warning.message) for warning in caught if "missing from font" in str(warning.message)}
+    if missing:
+        log.warning("the plot's font lacks %d of the labels' characters (CJK, emoji, ...); they show as boxes", len(missing))
+    for warning in caught:
+        if str(warning.message) not in missing:
+            warnings.warn_explicit(warning.message, warning.category, warning.filename, warning.lineno)
+    return chosen
+
+
+def _draw(chosen: list[str], points: np.ndarray, explained: np.ndarray, asked: set[str], out: str | Path) -> None:
     pyplot = _pyplot()
     figure, axes = pyplot.subplots(figsize=(9, 7), dpi=110)
-    asked = set(words)
     colors = ["tab:blue" if word in asked else "tab:gray" for word in chosen]
     axes.scatter(points[:, 0], points[:, 1], c=colors, s=28, zorder=2)
     labels = [
@@ -60,7 +76,6 @@ def plot_words(vectors: Vectors, words: Sequence[str], out: str | Path, *, neigh
     axes.set_title(f"{len(chosen)} words, PCA of unit vectors")
     axes.grid(alpha=0.3)
     _save(figure, out)
-    return chosen
 
 
 def plot_loss(history: Sequence[tuple[int, float]], out: str | Path) -> None:

@@ -262,16 +262,16 @@ def load_checkpoint(out_dir: Path) -> tuple[dict[str, np.ndarray], dict[str, Any
         raise UsageError(f"--resume {out_dir}: it holds no checkpoint of an embedcli training")
     state = _read_checkpoint_state(folder)
     if not state or state.get("format") != CHECKPOINT_FORMAT or not isinstance(state.get("weights"), str):
-        raise ModelError(f"{folder / 'state.json'} is damaged; start over with --force")
+        raise ModelError(f"{folder / 'state.json'} is damaged; start over with --force, without --resume")
     if not isinstance(state.get("version"), int) or state["version"] > VERSION:
         raise ModelError(f"{folder} was written by a newer embedcli; upgrade embedcli")
     weights = folder / Path(state["weights"]).name
     failures: list[ModelError] = []
     if not weights.is_file():
-        raise ModelError(f"{weights} is missing; start over with --force")
+        raise ModelError(f"{weights} is missing; start over with --force, without --resume")
     _verify(folder, weights.name, state.get("sha256"), failures)
     if failures:
-        raise ModelError(f"{weights} is truncated or corrupted (its sha256 does not match); start over with --force")
+        raise ModelError(f"{weights} is truncated or corrupted (its sha256 does not match); start over with --force, without --resume")
     tensors, _ = map_tensors(weights)
     return {name: np.array(array) for name, array in tensors.items()}, state
 
@@ -286,7 +286,7 @@ def _read_checkpoint_state(folder: Path) -> dict[str, Any]:
     except FileNotFoundError:
         return {}
     except (OSError, UnicodeDecodeError, json.JSONDecodeError):
-        raise ModelError(f"{folder / 'state.json'} is damaged; start over with --force") from None
+        raise ModelError(f"{folder / 'state.json'} is damaged; start over with --force, without --resume") from None
     return state if isinstance(state, dict) else {"format": None}
 
 
@@ -365,6 +365,11 @@ def read_config(model_dir: Path) -> dict[str, Any]:
     if not model_dir.is_dir():
         raise ModelError(f"no model at {model_dir}; train one with: embedcli train CORPUS --out {model_dir}")
     if not path.is_file():
+        if (model_dir / CHECKPOINT).is_dir():
+            raise ModelError(
+                f"{model_dir} holds a training that has not finished; continue it with "
+                f"'embedcli train --resume {model_dir}'"
+            )
         raise ModelError(f"{model_dir} is not an embedcli model: it has no {CONFIG}")
     try:
         config = json.loads(path.read_text(encoding="utf-8"))
@@ -375,7 +380,9 @@ def read_config(model_dir: Path) -> dict[str, Any]:
     if not isinstance(config, dict) or config.get("format") != FORMAT:
         raise ModelError(f"{model_dir} is not an embedcli model ({CONFIG} names another format)")
     version = config.get("version")
-    if not isinstance(version, int) or version > VERSION:
+    if not isinstance(version, int) or isinstance(version, bool):
+        raise ModelError(f"{path} is damaged: its version is not a number")
+    if version > VERSION:
         raise ModelError(
             f"{model_dir} was written by a newer embedcli (format version {version}); upgrade embedcli"
         )

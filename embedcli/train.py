@@ -246,7 +246,7 @@ def _train(
         if checkpoint is not None:
             _check_resumable(checkpoint[1], encoded, vocabulary_hash, out_dir)
             if checkpoint[0]["input"].shape != (len(encoded.vocabulary), cfg.dim):
-                raise ModelError(f"the checkpoint in {out_dir} does not fit its corpus and settings; start over with --force")
+                raise ModelError(f"the checkpoint in {out_dir} does not fit its corpus and settings; start over with --force, without --resume")
             workers = int(checkpoint[1]["workers"])
             span_tokens = int(checkpoint[1].get("span_tokens", SPAN_TOKENS))  # positions count spans
         # Both tables, a checkpoint's snapshot of them (in host memory), and under torchrun the last merged copy.
@@ -326,7 +326,7 @@ def _check_checkpoint(state: dict[str, Any], tensors: dict[str, np.ndarray], out
 
     def need(condition: bool, what: str) -> None:
         if not condition:
-            raise ModelError(f"{out_dir}/.checkpoint/state.json is damaged ({what}); start over with --force")
+            raise ModelError(f"{out_dir}/.checkpoint/state.json is damaged ({what}); start over with --force, without --resume")
 
     def integers(value: Any) -> bool:
         return isinstance(value, list) and all(isinstance(item, int) and not isinstance(item, bool) for item in value)
