@@ -122,6 +122,10 @@ def _setup(case: str, tmp: Path, corpus: Path, model: Path) -> list[str]:
         return ["export", "--format", "npy", "--model", str(model), "--out", str(tmp / "no" / "x.npy")]
     if case == "export over the model's own file":
         return ["export", "--format", "safetensors", "--model", str(model), "--out", str(model)]
+    if case == "float16 text export":
+        return ["export", "--format", "txt", "--dtype", "float16", "--model", str(model), "--out", str(tmp / "e.txt")]
+    if case == "import from stdin":
+        return ["import", "-", "--out", str(tmp / "imported")]
     if case == "neighbors -1":
         return ["lookup", "king", "--model", str(model), "--neighbors", "-1"]
     raise AssertionError(case)
@@ -179,6 +183,8 @@ CASES = {
     "export into a missing folder": (2, "does not exist"),
     "export over the model's own file": (2, "is the model's own embeddings.safetensors"),
     "neighbors -1": (2, "--neighbors"),
+    "float16 text export": (2, "--dtype applies to the npy and safetensors formats"),
+    "import from stdin": (2, "import reads a file, not stdin"),
 }
 
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import re
+import subprocess
+import sys
 
 import numpy as np
 import torch
@@ -125,3 +127,10 @@ def test_readme_documents_every_command_and_setting():
     ci = (ROOT / ".ci" / "run").read_text()
     test_command = next(line for line in readme.splitlines() if "pytest" in line and line.startswith("python3 -m venv"))
     assert test_command in ci
+
+
+def test_the_command_loads_its_libraries_where_ctrl_c_is_caught():
+    """`embedcli` imports embedcli.__main__ first; numpy, torch and typer load later, inside its Ctrl-C handler."""
+    code = "import sys, embedcli.__main__; print([name for name in ('numpy', 'torch', 'typer') if name in sys.modules])"
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert result.stdout.strip() == "[]"

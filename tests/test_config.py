@@ -25,6 +25,12 @@ def test_config_file_overrides_and_flags_override_the_file(tmp_path):
     assert cfg.with_overrides(dim=64, window=None).dim == 64
 
 
+def test_a_config_file_with_a_byte_order_mark_is_read(tmp_path):
+    path = tmp_path / "c.toml"
+    path.write_bytes("\ufeffdim = 32\n".encode("utf-8"))
+    assert load_config(path).dim == 32
+
+
 @pytest.mark.parametrize(
     "text, message",
     [("dim = [", "not valid TOML"), ("size = 3", "unknown setting 'size'"), ("dim = 1.5", "must be int"),

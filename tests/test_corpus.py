@@ -64,6 +64,19 @@ def test_a_byte_order_mark_and_windows_line_ends_are_not_text(tmp_path):
     assert [line.split() for line in Corpus([path])] == [["the", "cat"], ["the", "dog"]]
 
 
+def test_a_lone_carriage_return_ends_a_line_as_in_old_mac_files(tmp_path):
+    path = tmp_path / "c.txt"
+    path.write_bytes(b"the cat\rthe dog\r\rmixed\r\nends\n")
+    assert [line.split() for line in Corpus([path])] == [["the", "cat"], ["the", "dog"], ["mixed"], ["ends"]]
+
+
+def test_a_utf16_corpus_is_named_as_such(tmp_path):
+    path = tmp_path / "c.txt"
+    path.write_bytes("hello world\n".encode("utf-16") * 50)
+    with pytest.raises(CorpusError, match="UTF-16 text; embedcli reads UTF-8: convert it first, e.g. iconv"):
+        Corpus([path])
+
+
 def test_missing_file_is_a_corpus_error(tmp_path):
     with pytest.raises(CorpusError, match="does not exist"):
         Corpus([tmp_path / "nope"])

@@ -30,6 +30,17 @@ def test_evaluate_command_on_the_demo(demo_model, tmp_path):
     assert table.code == 0 and "analogy accuracy" in table.stdout and "gender" in table.stdout
 
 
+def test_evaluation_files_with_a_byte_order_mark_and_windows_line_ends(demo_model, tmp_path):
+    analogies, pairs = tmp_path / "a.txt", tmp_path / "p.txt"
+    analogies.write_bytes("\ufeff: gender\r\nman king woman queen\r\n".encode("utf-8"))
+    pairs.write_bytes("\ufeffking queen 9\r\nman woman 8\r\nking man 3\r\n".encode("utf-8"))
+    result = run_cli("evaluate", "--model", demo_model, "--analogies", analogies, "--pairs", pairs, "--json")
+    assert result.code == 0 and not result.stderr, result.stderr
+    payload = json.loads(result.stdout)
+    assert [section["section"] for section in payload["analogies"][0]["sections"]] == ["gender"]
+    assert payload["pairs"][0]["pairs"] == 3
+
+
 def test_evaluate_needs_a_file(demo_model, tmp_path):
     result = run_cli("evaluate", "--model", demo_model)
     assert result.code == 2 and "give --analogies FILE and/or --pairs FILE" in result.stderr

@@ -85,6 +85,31 @@ def test_words_a_format_cannot_hold_are_left_out_and_counted(tmp_path):
     assert export(odd, "safetensors", tmp_path / "e.safetensors").left_out == 1  # only the empty word
 
 
+@pytest.mark.parametrize("fmt", ["npy", "tsv"])
+def test_word_lists_stay_in_step_with_the_rows_whatever_the_words_hold(tmp_path, fmt):
+    """A word holding any line break splitlines() knows would shift every later word by a row."""
+    words = ["a", "form\x0cfeed", "b", "line\u2028sep", "c", "mac\rend", "d", "next\x85line", "e"]
+    exported = export(Vectors(words, torch.eye(len(words))), fmt, tmp_path / FILES[fmt])
+    listed = (tmp_path / ("vocab.txt" if fmt == "npy" else "metadata.tsv")).read_text(encoding="utf-8").splitlines()
+    assert listed == ["a", "b", "c", "d", "e"] and exported.left_out == 4
+    if fmt == "npy":
+        matrix = np.load(tmp_path / "e.npy", allow_pickle=False)
+        assert [int(row.argmax()) for row in matrix] == [0, 2, 4, 6, 8]
+
+
+@pytest.mark.parametrize("suffix", ["", ".gz"])
+def test_import_skips_a_byte_order_mark_and_reads_compressed_files(tmp_path, suffix):
+    import gzip
+
+    text = "\ufeff2 3\nking 1 2 3\nqueen 4 5 6\n".encode("utf-8")
+    path = tmp_path / f"v.vec{suffix}"
+    path.write_bytes(gzip.compress(text) if suffix else text)
+    result = run_cli("import", path, "--out", tmp_path / "model")
+    assert result.code == 0, result.stderr
+    loaded = embedcli.load(tmp_path / "model")
+    assert loaded.words == ["king", "queen"] and loaded.vector("queen").tolist() == [4, 5, 6]
+
+
 @pytest.mark.parametrize("binary", [False, True])
 def test_import_reads_gensim_files_and_gives_gensims_neighbours(tmp_path, binary):
     keyed = KeyedVectors(vector_size=20)

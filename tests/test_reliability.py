@@ -136,7 +136,7 @@ def test_a_second_training_into_the_same_folder_is_refused(tmp_path, small_corpu
 def test_a_full_disk_while_saving_keeps_the_previous_model(tmp_path, demo_model, monkeypatch):
     model = tmp_path / "model"
     shutil.copytree(demo_model, model)
-    before = {path.name: path.read_bytes() for path in model.iterdir() if path.is_file()}
+    before = {path.name: path.read_bytes() for path in model.iterdir() if path.is_file() and path.name != ".lock"}
     real = embedcli.store.write_tensors
 
     def fills_the_disk(stream, tensors, metadata):
@@ -150,7 +150,7 @@ def test_a_full_disk_while_saving_keeps_the_previous_model(tmp_path, demo_model,
             model, vectors=vectors, words_counts=np.ones(5), token_ids=np.arange(5),
             tokenizer_json="{}", words=list("abcde"), metadata={},
         )
-    assert {path.name: path.read_bytes() for path in model.iterdir() if path.is_file()} == before
+    assert {path.name: path.read_bytes() for path in model.iterdir() if path.is_file() and path.name != ".lock"} == before
     assert not [path for path in model.iterdir() if path.name.endswith(".tmp")]
 
 
@@ -163,6 +163,19 @@ def test_divergence_stops_with_one_line_and_writes_no_model(tmp_path, small_corp
     assert "diverged" in result.stderr and "--lr" in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1
     assert not (out / "config.json").exists()
+
+
+def test_a_failed_run_leaves_no_folder_of_its_own_and_keeps_the_cache_there_was(tmp_path, small_corpus):
+    (tmp_path / "empty.txt").write_text("\n \n")
+    assert run_cli("train", tmp_path / "empty.txt", "--out", tmp_path / "new", "--quiet").code == 2
+    assert not (tmp_path / "new").exists()
+    model = tmp_path / "model"
+    assert run_cli("train", small_corpus, "--out", model, "--epochs", "1", "--dim", "8", "--min-count", "1", "--quiet").code == 0
+    cache = sorted(path.name for path in (model / ".cache").rglob("*"))
+    before = {path.name: path.read_bytes() for path in model.iterdir() if path.is_file() and path.name != ".lock"}
+    assert run_cli("train", small_corpus, "--out", model, "--force", "--min-count", "1000000", "--quiet").code == 2
+    assert sorted(path.name for path in (model / ".cache").rglob("*")) == cache  # no .tmp left, nothing lost
+    assert {path.name: path.read_bytes() for path in model.iterdir() if path.is_file() and path.name != ".lock"} == before
 
 
 def test_tables_too_large_for_memory_are_refused_before_allocating(tmp_path, small_corpus):
