@@ -68,7 +68,9 @@ def train(
     corpus: Annotated[
         Optional[list[str]], typer.Argument(help="Text files, folders of text files, or - for stdin.", show_default=False)
     ] = None,
-    out: Annotated[Path, typer.Option("--out", "-o", help="Model directory to write.")] = Path("embeddings"),
+    out: Annotated[
+        Optional[Path], typer.Option("--out", "-o", help="Model directory to write [default: embeddings].", show_default=False)
+    ] = None,
     config: Annotated[Optional[Path], typer.Option("--config", "-c", help="TOML file of settings to override.")] = None,
     force: Annotated[bool, typer.Option("--force", help="Write into --out even if it holds other files.")] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
@@ -115,12 +117,14 @@ def train(
         if changed:
             flag = "--" + changed[0].replace("_", "-")
             raise UsageError(f"--resume continues with the checkpoint's settings; drop {flag}")
+        if out is not None and out.resolve() != resume.resolve():
+            raise UsageError(f"--resume writes the model into {resume} itself; drop --out")
         result = resume_training(resume, corpus_paths=corpus or None, progress=not quiet)
     else:
         if not corpus:
             raise UsageError("give a corpus to train on (a text file, a folder or -), or --resume DIR")
         settings = (load_config(config) if config is not None else DEFAULTS).with_overrides(**overrides)
-        result = run_training(corpus, settings, out_dir=out, force=force, progress=not quiet)
+        result = run_training(corpus, settings, out_dir=out or Path("embeddings"), force=force, progress=not quiet)
     if result.process == 0:
         typer.echo(
             f"trained {result.vocab_size:,} words on {result.tokens:,} tokens x {result.epochs} epochs "

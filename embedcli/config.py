@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import numbers
+import os
 import re
 import sys
 from dataclasses import dataclass, field
@@ -64,7 +66,7 @@ class TrainConfig:
     cuda_graphs: bool = _setting(
         True, "on CUDA, replay each training step as one recorded CUDA graph (off: launch its kernels one by one)"
     )
-    noise_block: int = _setting(64, "neighbouring centers that share one draw of noise words")
+    noise_block: int = _setting(64, "neighbouring centers that share one draw of noise words (must divide --chunk)")
     noise_words: int = _setting(64, "noise words drawn for each block of --noise-block centers (1 to 4096)")
     max_row_step: float = _setting(
         0.8, "most learning rate x pair updates one row takes in a step (guards small vocabularies); "
@@ -83,6 +85,7 @@ class TrainConfig:
     )
 
     def __post_init__(self) -> None:
+        _check_types(self)
         _check_ranges(self)
 
     def to_dict(self) -> dict[str, Any]:
@@ -137,6 +140,27 @@ def _check_keys_and_types(values: dict[str, Any], *, source: str) -> None:
             raise ConfigError(
                 f"{source} '{key}' must be {expected.__name__}, got {type(value).__name__} {value!r}"
             )
+
+
+_TYPES = {"int": int, "float": float, "str": str, "bool": bool}
+
+
+def _check_types(cfg: TrainConfig) -> None:
+    """Settings built in Python get the checks a config file gets; a path may stand for a string."""
+    for name, spec in FIELDS.items():
+        value, expected = getattr(cfg, name), _TYPES[spec.type]
+        if isinstance(value, bool) != (expected is bool):
+            ok = False
+        elif expected is str and isinstance(value, os.PathLike):
+            object.__setattr__(cfg, name, os.fspath(value))
+            ok = True
+        elif expected in (int, float) and isinstance(value, numbers.Integral if expected is int else numbers.Real):
+            object.__setattr__(cfg, name, expected(value))  # numpy numbers too
+            ok = True
+        else:
+            ok = isinstance(value, expected)
+        if not ok:
+            raise ConfigError(f"setting '{name}' must be {expected.__name__}, got {type(value).__name__} {value!r}")
 
 
 def _check_ranges(cfg: TrainConfig) -> None:

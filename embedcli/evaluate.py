@@ -8,6 +8,8 @@ and reported with their numbers, never a crash.
 
 from __future__ import annotations
 
+import math
+
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -74,8 +76,8 @@ class PairsResult:
         """The result as JSON-ready data (what `evaluate --json` prints and config.json keeps)."""
         return {
             "file": self.file,
-            "spearman": self.spearman,
-            "pearson": self.pearson,
+            "spearman": None if math.isnan(self.spearman) else self.spearman,  # undefined: JSON has no NaN
+            "pearson": None if math.isnan(self.pearson) else self.pearson,
             "pairs": self.pairs,
             "oov_ratio": self.oov_ratio,
             "malformed_lines": self.bad_lines,
@@ -201,4 +203,4 @@ def _ranks(values: np.ndarray) -> np.ndarray:
 def _pearson(first: np.ndarray, second: np.ndarray) -> float:
     first, second = first - first.mean(), second - second.mean()
     denominator = np.sqrt((first**2).sum() * (second**2).sum())
-    return float((first * second).sum() / denominator) if denominator else 0.0
+    return float((first * second).sum() / denominator) if denominator else float("nan")  # as scipy: undefined

@@ -23,7 +23,7 @@ import numpy as np
 
 from .corpus import _COMPRESSED, decode
 from .errors import UsageError
-from .store import MODEL_FILES, ROWS_PER_WRITE, atomic_write, check_output_dir, save_model, write_tensors
+from .store import MODEL_FILES, ROWS_PER_WRITE, atomic_write, check_output_dir, remove_checkpoint, save_model, write_tensors
 from .vectors import Vectors
 from .vocab import new_tokenizer
 
@@ -322,6 +322,12 @@ def import_vectors(
             start = len(codecs.BOM_UTF8) if stream.read(len(codecs.BOM_UTF8)) == codecs.BOM_UTF8 else 0
             stream.seek(start)
             reader = _Reader(stream, path)
+            kind = _binary_kind(reader.peek(16))
+            if kind:
+                raise UsageError(
+                    f"{path} is a {kind} file, not word2vec or GloVe vectors; "
+                    f"import reads text (txt, vec, glove) or word2vec binary vectors"
+                )
             first = reader.readline()
             if first is None:
                 raise UsageError(f"{path} is empty")
@@ -358,6 +364,7 @@ def import_vectors(
                     words=words,
                     metadata={"source": {"file": str(path), "format": fmt, "vectors": rows, "dim": dim, "invalid_bytes": invalid}},
                 )
+                remove_checkpoint(out_dir)  # an unfinished training there (--force) must not resume over the import
             finally:
                 del matrix
                 scratch.unlink(missing_ok=True)
@@ -366,6 +373,15 @@ def import_vectors(
     except _BROKEN_STREAM as error:
         raise UsageError(f"{path} is damaged: {error}") from None
     return Imported(model_dir=out_dir, format=fmt, rows=rows, dim=dim, invalid_bytes=invalid)
+
+
+def _binary_kind(head: bytes) -> str | None:
+    """'NumPy .npy' or 'safetensors' where ``head`` starts such a file (as embedcli's own exports)."""
+    if head.startswith(b"\x93NUMPY"):
+        return "NumPy .npy"
+    if len(head) >= 9 and head[8:9] == b"{" and 0 < int.from_bytes(head[:8], "little") < 1 << 32:
+        return "safetensors"
+    return None
 
 
 def _resolve_format(fmt: str, header: tuple[int, int] | None, reader: _Reader, path: Path) -> str:

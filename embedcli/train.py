@@ -143,14 +143,16 @@ def row_step_share(max_row_step: float, workers: int) -> float:
 
 
 def train(
-    corpus_paths: Sequence[str | os.PathLike],
+    corpus_paths: str | os.PathLike | Sequence[str | os.PathLike],
     cfg: TrainConfig,
     *,
     out_dir: str | os.PathLike = "embeddings",
     force: bool = False,
     progress: bool = True,
 ) -> TrainResult:
-    """Train word vectors on the corpus and write a model directory to ``out_dir``."""
+    """Train word vectors on the corpus (one path, or a list of them) and write a model directory to ``out_dir``."""
+    if isinstance(corpus_paths, (str, os.PathLike)):  # one path, not a list of its characters
+        corpus_paths = [corpus_paths]
     out_dir = Path(out_dir)
     for flag, path in (("--eval-analogies", cfg.eval_analogies), ("--eval-pairs", cfg.eval_pairs)):
         if path and not Path(path).is_file():

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import difflib
 import functools
-import warnings
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -46,6 +45,7 @@ class Vectors:
         self._normalize_word = normalize_word
         self._index: dict[str, int] | None = None  # built on the third look-up: one-off queries scan
         self.source: Path | None = None  # the model directory it was loaded from, if any
+        self._matrix: torch.Tensor | None = None
         self._scans = 0
 
     @classmethod
@@ -80,12 +80,23 @@ class Vectors:
 
     @property
     def matrix(self) -> torch.Tensor:
-        """The vectors as a torch tensor sharing memory with the (read-only) array."""
+        """The vectors as a writable torch tensor, e.g. for ``nn.Embedding.from_pretrained(freeze=False)``.
+
+        A model's weights file is mapped copy-on-write: pages are copied only where the tensor is
+        written (fine-tuning), and the file never changes. The same tensor is returned each time.
+        """
         import torch
 
-        with warnings.catch_warnings():  # a read-only memory map: nothing here writes to it
-            warnings.filterwarnings("ignore", message="The given NumPy array is not writable")
-            return torch.from_numpy(self.array)
+        if self._matrix is None:
+            array = self.array
+            if not array.flags.writeable:  # a tensor over read-only memory would crash the process when written
+                mapped = array.base if isinstance(array.base, np.memmap) else None
+                if mapped is not None and mapped.filename and mapped.shape == array.shape:
+                    array = np.memmap(mapped.filename, dtype=mapped.dtype, mode="c", offset=mapped.offset, shape=mapped.shape)
+                else:
+                    array = array.copy()
+            self._matrix = torch.from_numpy(array)
+        return self._matrix
 
     def to_embedding(self, freeze: bool = True) -> torch.nn.Embedding:
         """An ``nn.Embedding`` whose row ``index(word)`` is the word's vector (a copy of the matrix)."""
@@ -151,7 +162,7 @@ class Vectors:
         topn: int = 10,
     ) -> list[tuple[str, float]]:
         """Nearest words by cosine to the mean of ``positive`` minus ``negative`` (gensim's 3CosAdd)."""
-        positive = [positive] if isinstance(positive, str) else list(positive)
+        positive, negative = _word_list(positive), _word_list(negative)
         rows = [self.index(word) for word in positive] + [self.index(word) for word in negative]
         if not rows:
             raise UnknownWordError("give at least one word to compare with")
@@ -161,15 +172,15 @@ class Vectors:
         return self._nearest(self.cosines(query), exclude=rows, topn=topn)
 
     def most_similar_cosmul(
-        self, positive: Sequence[str] = (), negative: Sequence[str] = (), *, topn: int = 10
+        self, positive: str | Sequence[str] = (), negative: str | Sequence[str] = (), *, topn: int = 10
     ) -> list[tuple[str, float]]:
         """Nearest words by 3CosMul (Levy and Goldberg 2014; gensim's most_similar_cosmul).
 
         Cosines are shifted to [0, 1]; a word scores the product over ``positive`` divided by the
         product over ``negative`` plus 1e-6 (gensim's epsilon).
         """
-        positive_rows = [self.index(word) for word in positive]
-        negative_rows = [self.index(word) for word in negative]
+        positive_rows = [self.index(word) for word in _word_list(positive)]
+        negative_rows = [self.index(word) for word in _word_list(negative)]
         if not positive_rows:
             raise UnknownWordError("give at least one positive word")
         shifted = (self.cosines(self.unit_rows(positive_rows + negative_rows)) + 1) / 2  # (words given, vocabulary)
@@ -184,16 +195,16 @@ class Vectors:
         *,
         topn: int = 1,
         method: str = "add",
-        positive: Sequence[str] = (),
-        negative: Sequence[str] = (),
+        positive: str | Sequence[str] = (),
+        negative: str | Sequence[str] = (),
     ) -> list[tuple[str, float]]:
         """'first is to second as third is to ?', the question words excluded.
 
         ``method`` "add" is 3CosAdd (gensim's most_similar), "mul" 3CosMul (most_similar_cosmul);
         ``positive`` and ``negative`` add words to either side of the query.
         """
-        positive = [second, third, *positive]
-        negative = [first, *negative]
+        positive = [second, third, *_word_list(positive)]
+        negative = [first, *_word_list(negative)]
         if method == "add":
             return self.most_similar(positive, negative, topn=topn)
         if method == "mul":
@@ -201,6 +212,8 @@ class Vectors:
         raise UsageError(f"unknown analogy method '{method}'; use add or mul")
 
     def _nearest(self, scores: np.ndarray, *, exclude: Sequence[int], topn: int) -> list[tuple[str, float]]:
+        if not isinstance(topn, (int, np.integer)) or isinstance(topn, bool) or topn < 0:
+            raise UsageError(f"topn must be a whole number, 0 or more, got {topn!r}")
         scores = np.array(scores, dtype=np.float64)
         scores[list(exclude)] = -np.inf
         topn = max(0, min(topn, len(scores) - len(set(exclude))))
@@ -242,3 +255,8 @@ def _normalizer(tokenizer_json: str) -> Callable[[str], str]:
     """How the model's tokenizer normalises text (NFKC and lowercase for the default); parsed on first use."""
     normalizer = _tokenizer(tokenizer_json).normalizer
     return normalizer.normalize_str if normalizer is not None else (lambda word: word)
+
+
+def _word_list(words: str | Sequence[str]) -> list[str]:
+    """One word given as a string is that word, not its characters."""
+    return [words] if isinstance(words, str) else list(words)

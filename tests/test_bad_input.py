@@ -12,6 +12,7 @@ import tempfile
 import threading
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from .conftest import run_cli
@@ -124,6 +125,9 @@ def _setup(case: str, tmp: Path, corpus: Path, model: Path) -> list[str]:
         return ["export", "--format", "safetensors", "--model", str(model), "--out", str(model)]
     if case == "float16 text export":
         return ["export", "--format", "txt", "--dtype", "float16", "--model", str(model), "--out", str(tmp / "e.txt")]
+    if case == "import an npy export":
+        np.save(tmp / "e.npy", np.eye(3, dtype=np.float32))
+        return ["import", str(tmp / "e.npy"), "--out", str(tmp / "imported")]
     if case == "import from stdin":
         return ["import", "-", "--out", str(tmp / "imported")]
     if case == "neighbors -1":
@@ -185,6 +189,7 @@ CASES = {
     "neighbors -1": (2, "--neighbors"),
     "float16 text export": (2, "--dtype applies to the npy and safetensors formats"),
     "import from stdin": (2, "import reads a file, not stdin"),
+    "import an npy export": (2, "is a NumPy .npy file, not word2vec or GloVe vectors"),
 }
 
 

@@ -25,6 +25,24 @@ def test_config_file_overrides_and_flags_override_the_file(tmp_path):
     assert cfg.with_overrides(dim=64, window=None).dim == 64
 
 
+@pytest.mark.parametrize("settings", [{"dim": 16.0}, {"dim": "16"}, {"lr": "0.1"}, {"cuda_graphs": 1}, {"epochs": True}])
+def test_settings_built_in_python_are_checked_like_a_config_file(settings):
+    from embedcli.config import TrainConfig
+    from embedcli.errors import ConfigError
+
+    with pytest.raises(ConfigError, match=f"setting '{next(iter(settings))}' must be"):
+        TrainConfig(**settings)
+
+
+def test_settings_built_in_python_take_paths_and_numpy_numbers(tmp_path):
+    import numpy as np
+
+    from embedcli.config import TrainConfig
+
+    cfg = TrainConfig(tokenizer=tmp_path / "t.json", dim=np.int64(8), lr=1)
+    assert cfg.tokenizer == str(tmp_path / "t.json") and type(cfg.dim) is int and cfg.lr == 1.0
+
+
 def test_a_config_file_with_a_byte_order_mark_is_read(tmp_path):
     path = tmp_path / "c.toml"
     path.write_bytes("\ufeffdim = 32\n".encode("utf-8"))

@@ -41,6 +41,15 @@ def test_evaluation_files_with_a_byte_order_mark_and_windows_line_ends(demo_mode
     assert payload["pairs"][0]["pairs"] == 3
 
 
+def test_an_undefined_correlation_is_nan_and_null_in_json(demo_model, tmp_path):
+    pairs = tmp_path / "p.txt"
+    pairs.write_text("king queen 1\nman woman 1\nparis france 1\n")  # all gold scores equal
+    result = run_cli("evaluate", "--model", demo_model, "--pairs", pairs, "--json")
+    assert result.code == 0, result.stderr
+    scored = json.loads(result.stdout)["pairs"][0]
+    assert scored["spearman"] is None and scored["pearson"] is None
+
+
 def test_evaluate_needs_a_file(demo_model, tmp_path):
     result = run_cli("evaluate", "--model", demo_model)
     assert result.code == 2 and "give --analogies FILE and/or --pairs FILE" in result.stderr

@@ -188,3 +188,14 @@ def test_invalid_utf8_words_are_replaced_and_counted(tmp_path):
     result = run_cli("import", path, "--out", tmp_path / "model")
     assert result.code == 0 and "1 bytes of words were not valid UTF-8" in result.stderr
     assert embedcli.load(tmp_path / "model").words == ["caf\ufffd", "ok"]
+
+
+def test_an_import_with_force_ends_an_unfinished_training_there(tmp_path):
+    out = tmp_path / "model"
+    (out / ".checkpoint").mkdir(parents=True)
+    (out / ".checkpoint" / "state.json").write_text("{}")
+    (tmp_path / "v.txt").write_text("2 2\na 1 2\nb 3 4\n")
+    assert run_cli("import", tmp_path / "v.txt", "--out", out).code == 2  # refused without --force
+    assert run_cli("import", tmp_path / "v.txt", "--out", out, "--force").code == 0
+    assert not (out / ".checkpoint").exists()
+    assert "nothing to resume" in run_cli("train", "--resume", out).stderr  # nothing can resume over the import

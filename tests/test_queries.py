@@ -74,3 +74,31 @@ def test_positive_and_negative_lists_equal_gensims(demo_model):
 def test_lookup_needs_a_word(demo_model):
     result = run_cli("lookup", "--model", demo_model)
     assert result.code == 2 and "give one or more words" in result.stderr
+
+
+def test_one_word_given_as_a_string_is_that_word_everywhere(demo_model):
+    vectors = embedcli.load(demo_model)
+    assert vectors.most_similar("king", negative="man", topn=3) == vectors.most_similar(["king"], ["man"], topn=3)
+    assert vectors.most_similar_cosmul("king", "man", topn=3) == vectors.most_similar_cosmul(["king"], ["man"], topn=3)
+    found = vectors.analogy("man", "king", "woman", positive="queen", topn=2)
+    assert found == vectors.analogy("man", "king", "woman", positive=["queen"], topn=2)
+
+
+@pytest.mark.parametrize("topn", [-1, 2.5, "3", None])
+def test_a_topn_that_is_no_count_is_refused(demo_model, topn):
+    from embedcli.errors import UsageError
+
+    with pytest.raises(UsageError, match="topn must be a whole number"):
+        embedcli.load(demo_model).most_similar("king", topn=topn)
+
+
+def test_the_matrix_can_be_fine_tuned_without_touching_the_model(demo_model):
+    import torch
+
+    vectors = embedcli.load(demo_model)
+    embedding = torch.nn.Embedding.from_pretrained(vectors.matrix, freeze=False)
+    optimizer = torch.optim.SGD(embedding.parameters(), lr=1.0)
+    embedding(torch.tensor([0, 1])).sum().backward()
+    optimizer.step()  # writes into the memory-mapped weights: a copy-on-write page, never the file
+    assert not torch.equal(vectors.matrix[0], torch.from_numpy(np.array(vectors.array[0])))
+    assert np.array_equal(embedcli.load(demo_model).array[0], vectors.array[0])

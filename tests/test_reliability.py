@@ -108,6 +108,8 @@ def test_resume_refuses_changed_settings_and_finished_models(tmp_path, demo_mode
     assert finished.code == 2 and "nothing to resume" in finished.stderr
     empty = run_cli("train", "--resume", tmp_path)
     assert empty.code == 2 and "no checkpoint" in empty.stderr
+    elsewhere = run_cli("train", "--resume", demo_model, "--out", tmp_path / "other")
+    assert elsewhere.code == 2 and "drop --out" in elsewhere.stderr
 
 
 def test_a_corrupted_checkpoint_is_refused(tmp_path):
