@@ -203,7 +203,7 @@ def similarity(
     """
     first, second = _typed([first, second])
     score = Vectors.load(model).similarity(first, second)
-    typer.echo(json.dumps({"first": first, "second": second, "similarity": score}) if as_json else f"{score:.4f}")
+    typer.echo(json.dumps({"first": first, "second": second, "similarity": score}, ensure_ascii=False) if as_json else f"{score:.4f}")
 
 
 @app.command()

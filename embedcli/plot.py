@@ -40,6 +40,8 @@ def plot_words(vectors: Vectors, words: Sequence[str], out: str | Path, *, neigh
                 chosen.append(neighbor)
                 rows.append(vectors.index(neighbor))
     if len(rows) < 2:
+        if neighbors:
+            raise UsageError("the model holds no other word to place beside these; give at least two words it knows")
         raise UsageError("give at least two words to plot (or --neighbors)")
     matrix = vectors.unit_rows(rows)
     centered = matrix - matrix.mean(0)

@@ -274,6 +274,7 @@ def _train(
         previous_seconds = 0.0
         if checkpoint is not None:
             previous_seconds = run.restore(checkpoint[1])
+        run.previous_seconds += encoding_seconds  # a checkpoint's seconds count each run's tokenizing too
         training_started = time.perf_counter()
         run.go()
         phases = {"encoding": encoding_seconds, "training_steps": time.perf_counter() - training_started}
@@ -490,6 +491,7 @@ class _Run:
         self.state.history = [(int(words), float(loss)) for words, loss in state["history"]]
         self.state.evaluations = list(state["evaluations"])
         self.previous_seconds = float(state["seconds"])
+        self.checkpoints["written"] = int(state.get("generation", 0))  # by the runs before this one
         return self.previous_seconds
 
     # The main thread: start the workers, show progress, ask for checkpoints, take signals.

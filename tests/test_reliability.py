@@ -87,6 +87,8 @@ def test_an_interrupted_run_resumes_to_the_same_vectors(uninterrupted, tmp_path,
     resumed = run_cli("train", "--resume", out, "--quiet")
     assert resumed.code == 0, resumed.stderr
     assert np.array_equal(_vectors(uninterrupted), _vectors(out))
+    training = json.loads((out / "config.json").read_text())["training"]
+    assert training["resumed"] and training["checkpoints"]["written"] >= generation  # the first run's count too
     assert not (out / ".checkpoint").exists()
 
 
