@@ -491,7 +491,9 @@ class _Run:
         self.state.history = [(int(words), float(loss)) for words, loss in state["history"]]
         self.state.evaluations = list(state["evaluations"])
         self.previous_seconds = float(state["seconds"])
-        self.checkpoints["written"] = int(state.get("generation", 0))  # by the runs before this one
+        generation = state.get("generation")  # checkpoints the runs before this one wrote
+        if isinstance(generation, int) and not isinstance(generation, bool) and generation > 0:
+            self.checkpoints["written"] = generation
         return self.previous_seconds
 
     # The main thread: start the workers, show progress, ask for checkpoints, take signals.
