@@ -274,7 +274,7 @@ def evaluate(
 def plot(
     words: Annotated[list[str], typer.Argument(help="Words to place on the map.", show_default=False)],
     model: ModelOption = Path("embeddings"),
-    out: Annotated[Path, typer.Option("--out", "-o", help="PNG file to write.")] = Path("plot.png"),
+    out: Annotated[Path, typer.Option("--out", "-o", help="Image to write: .png, .svg, .pdf or .jpg.")] = Path("plot.png"),
     neighbors: Annotated[int, typer.Option("--neighbors", "-k", min=0, help="Also place each word's K nearest words.")] = 0,
 ) -> None:
     """Draw a 2-D PCA map of words with their labels into a PNG (needs matplotlib: the plot extra).

@@ -103,7 +103,7 @@ class TrainConfig:
 def help_for(name: str) -> str:
     """The help text of a setting with its default, as ``--help`` shows it."""
     default = getattr(DEFAULTS, name)
-    return f"{FIELDS[name].metadata['help']} [default: {default}]"
+    return f"{FIELDS[name].metadata['help']} [default: {default if default != '' else 'none'}]"
 
 
 def load_config(path: str | Path) -> TrainConfig:

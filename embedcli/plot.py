@@ -15,6 +15,7 @@ from .store import atomic_write_bytes
 from .vectors import Vectors
 
 log = logging.getLogger(__name__)
+_IMAGE_KINDS = {".png": "png", ".svg": "svg", ".pdf": "pdf", ".jpg": "jpg", ".jpeg": "jpg"}
 
 INSTALL_HINT = "plotting needs matplotlib: pip install matplotlib (or, in an embedcli checkout, pip install -e '.[plot]')"
 
@@ -133,7 +134,10 @@ def _save(figure, out: str | Path) -> None:
     path = Path(out)
     if not path.parent.is_dir():
         raise UsageError(f"--out {path}: folder {path.parent} does not exist")
+    kind = _IMAGE_KINDS.get(path.suffix.lower())
+    if kind is None:
+        raise UsageError(f"--out {path}: write a .png, .svg, .pdf or .jpg file")
     buffer = io.BytesIO()
-    figure.savefig(buffer, format="png", bbox_inches="tight")
+    figure.savefig(buffer, format=kind, bbox_inches="tight")
     _pyplot().close(figure)  # pyplot keeps every figure until closed: a leak for long-lived callers
     atomic_write_bytes(path, buffer.getvalue())

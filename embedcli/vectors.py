@@ -227,6 +227,8 @@ class Vectors:
         row = self._row(word)
         if row is None and self._normalize_word is not None:
             row = self._row(self._normalize_word(word))
+        if row is None and word != word.strip():  # " king " as typed; no tokenizer makes such a word
+            row = self._find(word.strip())
         return row
 
     def _row(self, word: str) -> int | None:

@@ -51,3 +51,20 @@ def test_without_matplotlib_a_clear_line_says_how_to_install_it(demo_model, tmp_
     monkeypatch.setitem(sys.modules, "matplotlib", None)
     with pytest.raises(UsageError, match="plotting needs matplotlib: pip install matplotlib"):
         plot_words(embedcli.load(demo_model), ["king", "queen"], tmp_path / "p.png")
+
+
+@pytest.mark.parametrize("suffix, start", [(".svg", b"<?xml"), (".pdf", b"%PDF"), (".jpg", b"\xff\xd8")])
+def test_plot_writes_the_kind_of_image_its_name_says(demo_model, tmp_path, suffix, start):
+    out = tmp_path / f"map{suffix}"
+    assert run_cli("plot", "king", "queen", "man", "--model", demo_model, "--out", out).code == 0
+    assert out.read_bytes().startswith(start)
+    refused = run_cli("plot", "king", "queen", "--model", demo_model, "--out", tmp_path / "map.txt")
+    assert refused.code == 2 and "write a .png, .svg, .pdf or .jpg file" in refused.stderr
+
+
+def test_labels_the_font_cannot_draw_give_one_warning_line(tmp_path):
+    (tmp_path / "c.txt").write_text("猫 犬 鳥 魚\n" * 200, encoding="utf-8")
+    assert run_cli("train", tmp_path / "c.txt", "--out", tmp_path / "m", "--epochs", "1", "--dim", "8", "--min-count", "1", "--quiet").code == 0
+    result = run_cli("plot", "猫", "犬", "鳥", "--model", tmp_path / "m", "--out", tmp_path / "p.png")
+    assert result.code == 0, result.stderr
+    assert "UserWarning" not in result.stderr and len(result.stderr.strip().splitlines()) <= 2, result.stderr

@@ -102,3 +102,8 @@ def test_the_matrix_can_be_fine_tuned_without_touching_the_model(demo_model):
     optimizer.step()  # writes into the memory-mapped weights: a copy-on-write page, never the file
     assert not torch.equal(vectors.matrix[0], torch.from_numpy(np.array(vectors.array[0])))
     assert np.array_equal(embedcli.load(demo_model).array[0], vectors.array[0])
+
+
+def test_a_word_with_surrounding_spaces_is_the_word(demo_model):
+    vectors = embedcli.load(demo_model)
+    assert " king " in vectors and vectors.index(" king ") == vectors.index("king")
