@@ -304,7 +304,7 @@ def export(
     if result.left_out:
         typer.echo(
             f"embedcli: warning: left out {result.left_out} words that the {format} format cannot hold "
-            f"(empty, or with {CANNOT_HOLD.get(format, 'whitespace')}); safetensors keeps every word but the empty one",
+            f"(empty, or with {CANNOT_HOLD[format]}); safetensors keeps every word but the empty one",
             err=True,
         )
     typer.echo(f"wrote {result.rows:,} vectors to " + ", ".join(str(path) for path in result.paths), err=True)

@@ -132,35 +132,36 @@ def _check_keys_and_types(values: dict[str, Any], *, source: str) -> None:
         if key not in FIELDS:
             known = ", ".join(FIELDS)
             raise ConfigError(f"{source} unknown setting '{key}'; known settings: {known}")
-        expected = type(getattr(DEFAULTS, key))
-        ok = isinstance(value, expected) and (expected is bool or not isinstance(value, bool))
-        if expected is float and isinstance(value, int) and not isinstance(value, bool):
-            ok = True
-        if not ok:
-            raise ConfigError(
-                f"{source} '{key}' must be {expected.__name__}, got {type(value).__name__} {value!r}"
-            )
+        try:
+            _conformed(key, value)
+        except TypeError as error:
+            raise ConfigError(f"{source} {error}") from None
+
+
+def _check_types(cfg: TrainConfig) -> None:
+    """Settings built in Python get the checks a config file gets."""
+    for name in FIELDS:
+        try:
+            object.__setattr__(cfg, name, _conformed(name, getattr(cfg, name)))
+        except TypeError as error:
+            raise ConfigError(f"setting {error}") from None
 
 
 _TYPES = {"int": int, "float": float, "str": str, "bool": bool}
 
 
-def _check_types(cfg: TrainConfig) -> None:
-    """Settings built in Python get the checks a config file gets; a path may stand for a string."""
-    for name, spec in FIELDS.items():
-        value, expected = getattr(cfg, name), _TYPES[spec.type]
-        if isinstance(value, bool) != (expected is bool):
-            ok = False
-        elif expected is str and isinstance(value, os.PathLike):
-            object.__setattr__(cfg, name, os.fspath(value))
-            ok = True
-        elif expected in (int, float) and isinstance(value, numbers.Integral if expected is int else numbers.Real):
-            object.__setattr__(cfg, name, expected(value))  # numpy numbers too
-            ok = True
-        else:
-            ok = isinstance(value, expected)
-        if not ok:
-            raise ConfigError(f"setting '{name}' must be {expected.__name__}, got {type(value).__name__} {value!r}")
+def _conformed(name: str, value: Any) -> Any:
+    """``value`` as setting ``name`` holds it: a path stands for a string, any whole number (numpy's
+    too) for an int, any real number for a float; TypeError for anything else."""
+    expected = _TYPES[FIELDS[name].type]
+    if isinstance(value, bool) == (expected is bool):
+        if expected is str and isinstance(value, os.PathLike):
+            return os.fspath(value)
+        if expected in (int, float) and isinstance(value, numbers.Integral if expected is int else numbers.Real):
+            return expected(value)
+        if isinstance(value, expected):
+            return value
+    raise TypeError(f"'{name}' must be {expected.__name__}, got {type(value).__name__} {value!r}")
 
 
 def _check_ranges(cfg: TrainConfig) -> None:
@@ -170,7 +171,7 @@ def _check_ranges(cfg: TrainConfig) -> None:
 
     for name, spec in FIELDS.items():  # beyond what any count here can be; int64 arithmetic would overflow
         value = getattr(cfg, name)
-        if spec.type in ("int", int) and abs(value) >= 1 << 62:
+        if _TYPES[spec.type] is int and abs(value) >= 1 << 62:
             raise ConfigError(f"--{name.replace('_', '-')} is far too large: {value}")
     need(cfg.dim >= 1, f"--dim must be at least 1, got {cfg.dim}")
     need(1 <= cfg.window <= 100, f"--window must be between 1 and 100, got {cfg.window}")

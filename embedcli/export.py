@@ -166,7 +166,10 @@ FORMATS: dict[str, tuple[str, Writer, Callable[[str], bool]]] = {
     "safetensors": ("embeddings.safetensors", _write_safetensors, bool),
 }
 # The words each format leaves out, for the warning that counts them.
-CANNOT_HOLD = {"npy": "a tab or line break", "tsv": "a tab or line break", "safetensors": "the empty word"}
+CANNOT_HOLD = {
+    "npy": "a tab or line break", "txt": "whitespace", "bin": "whitespace", "glove": "whitespace",
+    "tsv": "a tab or line break", "safetensors": "the empty word",
+}
 
 
 def export(
