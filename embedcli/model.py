@@ -59,12 +59,13 @@ class SkipGram(nn.Module):
 
 
 class CapturedStep:
-    """:func:`sgns_step` on CUDA, recorded once as a CUDA graph and replayed for every chunk of one shape.
+    """:func:`sgns_step` on CUDA, recorded once as CUDA graphs and replayed for every chunk of one shape.
 
-    A step is some 45 small kernels, and launching them one by one takes longer than running
-    them; a replay launches them all at once. Each call copies the chunk and the learning rate
-    into the graph's own input tensors first, and the loss is computed in every replay (read
-    it only when needed: reading waits for the GPU).
+    A step with its loss is some 45 small kernels, and launching them one by one takes longer
+    than running them; a replay launches them all at once. Two graphs are recorded: the step,
+    and the step that also computes its loss (a dozen of those kernels), replayed only where
+    the loss is read.
+    Each call copies the chunk and the learning rate into the graphs' own input tensors first.
     """
 
     def __init__(self, model: SkipGram, chunk: Chunk, *, hot_rows: int, max_step: float) -> None:
@@ -72,25 +73,30 @@ class CapturedStep:
         self.lr = torch.zeros((), device=chunk.rows.device)  # 0 while warming up: those steps change nothing
         weights = model.input.weight.detach(), model.output.weight.detach()
 
-        def step() -> torch.Tensor:
-            return sgns_step(*weights, self.inputs, self.lr, hot_rows=hot_rows, max_step=max_step, with_loss=True)
+        def step(with_loss: bool) -> torch.Tensor | None:
+            return sgns_step(*weights, self.inputs, self.lr, hot_rows=hot_rows, max_step=max_step, with_loss=with_loss)
 
         side = torch.cuda.Stream(chunk.rows.device)
         side.wait_stream(torch.cuda.current_stream(chunk.rows.device))
         with torch.no_grad(), torch.cuda.stream(side):
-            for _ in range(2):
-                step()
+            for with_loss in (False, True):
+                step(with_loss)
         torch.cuda.current_stream(chunk.rows.device).wait_stream(side)
-        self.graph = torch.cuda.CUDAGraph()
+        self.graph, self.graph_with_loss = torch.cuda.CUDAGraph(), torch.cuda.CUDAGraph()
         with torch.no_grad(), torch.cuda.graph(self.graph, capture_error_mode="thread_local"):
-            self.loss = step()
+            step(False)
+        with torch.no_grad(), torch.cuda.graph(self.graph_with_loss, capture_error_mode="thread_local"):
+            self.loss = step(True)
 
-    def __call__(self, chunk: Chunk, lr: float) -> torch.Tensor:
-        """Train on ``chunk`` at ``lr``; the loss before the step, as a tensor on the GPU."""
+    def __call__(self, chunk: Chunk, lr: float, *, with_loss: bool = False) -> torch.Tensor | None:
+        """Train on ``chunk`` at ``lr``; with ``with_loss``, the loss before the step, as a tensor on the GPU."""
         for field in dataclasses.fields(Chunk):
             getattr(self.inputs, field.name).copy_(getattr(chunk, field.name), non_blocking=True)
         self.lr.fill_(lr)
-        self.graph.replay()
+        if not with_loss:
+            self.graph.replay()
+            return None
+        self.graph_with_loss.replay()
         return self.loss
 
 
@@ -126,7 +132,7 @@ def sgns_step(
     # positions, then its K noise words; one GEMM per block gives every score at once.
     lanes = chunk.rows.shape[0]
     positions = _block_positions(lanes, blocks // lanes, block, window, chunk.rows.device)
-    output_rows = torch.cat([chunk.rows.reshape(-1)[positions], chunk.noise], dim=1)  # (blocks, B + 2W + K)
+    output_rows = torch.cat([chunk.rows.reshape(-1).take(positions), chunk.noise], dim=1)  # (blocks, B + 2W + K)
     outputs = output_weight.index_select(0, output_rows.view(-1)).view(blocks, output_rows.shape[1], -1)
     scores = torch.bmm(centers, outputs.transpose(1, 2))  # (blocks, B, B + 2W + K)
 
@@ -135,7 +141,8 @@ def sgns_step(
     positive_sigmoid = torch.sigmoid(band.reshape(-1, 2 * window + 1))  # (C, 2W+1)
     negative_sigmoid = torch.sigmoid(scores[:, :, reach:])  # (blocks, B, K)
     # d(-log sigmoid(s))/ds = sigmoid(s) - 1 for a pair; sigmoid(s) for noise (weighted per center).
-    steps = torch.zeros_like(scores)
+    steps = scores  # scores are read: their memory takes the steps
+    steps[:, :, :reach].zero_()
     positive_step = (1 - positive_sigmoid).mul_(chunk.valid).mul_(lr)
     _band(steps, window).copy_(positive_step.view(blocks, block, -1))
     torch.mul(negative_sigmoid, chunk.noise_weight.view(blocks, block, 1) * -lr, out=steps[:, :, reach:])
@@ -146,7 +153,7 @@ def sgns_step(
     max_pairs = max_step / lr
     _add_capped(input_weight, center_rows, center_grad, chunk.pairs_per_center, hot_rows, max_pairs)
     noise_pairs = chunk.noise_weight.view(blocks, block).sum(1, keepdim=True).expand(chunk.noise.shape)
-    output_pairs = torch.cat([chunk.pairs_per_position.reshape(-1)[positions], noise_pairs], dim=1)
+    output_pairs = torch.cat([chunk.pairs_per_position.reshape(-1).take(positions), noise_pairs], dim=1)
     _add_capped(output_weight, output_rows.view(-1), output_grad, output_pairs.view(-1), hot_rows, max_pairs)
 
     if not with_loss:
@@ -174,12 +181,15 @@ def _add_capped(
     weight: torch.Tensor, rows: torch.Tensor, updates: torch.Tensor, pairs: torch.Tensor, hot_rows: int,
     max_pairs: float | torch.Tensor,
 ) -> None:
-    """``weight[rows] += updates``, each hot row's total scaled down where it sums over more than max_pairs pairs."""
+    """``weight[rows] += updates``, each hot row's total scaled down where it sums over more than max_pairs pairs.
+
+    ``updates`` is scaled in place: it is the step's own scratch, and a copy of it costs a tenth of a CPU step.
+    """
     if hot_rows:
         bucket = rows.clamp(max=hot_rows)  # every cold row shares the last bucket, which is never scaled
         # index_add_ rather than bincount, which waits for the GPU to learn its output's size
         totals = pairs.new_zeros(hot_rows + 1).index_add_(0, bucket, pairs)
         scale = (max_pairs / totals.clamp(min=1e-12)).clamp_(max=1.0)
         scale[hot_rows:].fill_(1.0)  # not scale[hot_rows] = 1.0: that copies from the host, which waits for the GPU
-        updates = updates * scale[bucket].to(updates.dtype).unsqueeze(1)
+        updates.mul_(scale.index_select(0, bucket).to(updates.dtype).unsqueeze(1))
     weight.index_add_(0, rows, updates)

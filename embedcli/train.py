@@ -759,6 +759,6 @@ class _Run:
                     log.warning("could not record the training step as a CUDA graph (%s); going on without", error)
                     self.captured = False
             if self.captured:
-                loss = self.captured(chunk, lr)
-                return float(loss) if with_loss else None
+                loss = self.captured(chunk, lr, with_loss=with_loss)
+                return None if loss is None else float(loss)
         return self.model.train_chunk(chunk, lr, hot_rows=self.hot, max_step=self.max_step, with_loss=with_loss)
