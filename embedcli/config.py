@@ -24,10 +24,11 @@ else:  # Python 3.10: the same parser, from PyPI
     import tomli as tomllib
 
 
-# --lanes 0 on CUDA: 4 lanes of 1024 centers per step kept the quality of one lane on gcide.txt (at
-# --lr 0.025: WS353 0.551 against 0.563, analogy 0.164 against 0.162; 16 lanes fell to 0.522 and
-# 0.145; at the defaults: 0.612 / 0.384 / 0.167), see benchmarks/RESULTS.md
-GPU_LANES = 4
+# --lanes 0 on CUDA: 8 lanes of 1024 centers per step. On gcide.txt at the defaults, on one H100
+# (benchmarks/RESULTS.md, "GPU"): 4 lanes 0.614 / 0.382 / 0.161 (WS353 / SimLex / analogy) at 12.8M
+# words/s, 8 lanes 0.596 / 0.371 / 0.169 at 17.6M, 16 lanes 0.573 / 0.359 / 0.159 and no faster;
+# gensim 0.543 / 0.327 / 0.157.
+GPU_LANES = 8
 
 
 def _setting(default: Any, help: str) -> Any:

@@ -11,14 +11,13 @@ objective for autograd; a test checks that the two agree.
 
 from __future__ import annotations
 
-import dataclasses
 import functools
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .sampling import Chunk
+from .sampling import Chunk, Span, StagedSteps
 
 
 class SkipGram(nn.Module):
@@ -59,39 +58,48 @@ class SkipGram(nn.Module):
 
 
 class CapturedStep:
-    """:func:`sgns_step` on CUDA, recorded once as CUDA graphs and replayed for every chunk of one shape.
+    """:func:`sgns_step` on CUDA, recorded once as CUDA graphs and replayed for every step of every span.
 
-    A step with its loss is some 45 small kernels, and launching them one by one takes longer
-    than running them; a replay launches them all at once. Two graphs are recorded: the step,
-    and the step that also computes its loss (a dozen of those kernels), replayed only where
-    the loss is read.
-    Each call copies the chunk and the learning rate into the graphs' own input tensors first.
+    A step is some 45 small kernels. Launched one by one, each with its chunk copied to the
+    GPU first, they keep the CPU busier than the GPU. Here each span's steps are copied to
+    the GPU's staging tensors at once (:meth:`take`), and a step is a replay of the recorded
+    graph, which picks its chunk from them by a step number held on the GPU: the CPU makes
+    three calls a step. Two graphs are recorded: the step, and the step that also computes
+    its loss (a dozen more kernels), replayed only where the loss is read.
     """
 
-    def __init__(self, model: SkipGram, chunk: Chunk, *, hot_rows: int, max_step: float) -> None:
-        self.inputs = Chunk(**{field.name: getattr(chunk, field.name).clone() for field in dataclasses.fields(Chunk)})
-        self.lr = torch.zeros((), device=chunk.rows.device)  # 0 while warming up: those steps change nothing
+    def __init__(
+        self, model: SkipGram, span: Span, *, size: int, lanes: int, capacity: int, hot_rows: int, max_step: float
+    ) -> None:
+        device = span.rows.device
+        self.staged = StagedSteps(span, size=size, lanes=lanes, capacity=capacity)
+        self.number = torch.zeros(1, dtype=torch.int64, device=device)
+        self.lr = torch.zeros((), device=device)  # 0 while warming up: those steps change nothing
         weights = model.input.weight.detach(), model.output.weight.detach()
 
         def step(with_loss: bool) -> torch.Tensor | None:
-            return sgns_step(*weights, self.inputs, self.lr, hot_rows=hot_rows, max_step=max_step, with_loss=with_loss)
+            chunk = self.staged.chunk(self.number)
+            return sgns_step(*weights, chunk, self.lr, hot_rows=hot_rows, max_step=max_step, with_loss=with_loss)
 
-        side = torch.cuda.Stream(chunk.rows.device)
-        side.wait_stream(torch.cuda.current_stream(chunk.rows.device))
+        side = torch.cuda.Stream(device)
+        side.wait_stream(torch.cuda.current_stream(device))
         with torch.no_grad(), torch.cuda.stream(side):
             for with_loss in (False, True):
                 step(with_loss)
-        torch.cuda.current_stream(chunk.rows.device).wait_stream(side)
+        torch.cuda.current_stream(device).wait_stream(side)
         self.graph, self.graph_with_loss = torch.cuda.CUDAGraph(), torch.cuda.CUDAGraph()
         with torch.no_grad(), torch.cuda.graph(self.graph, capture_error_mode="thread_local"):
             step(False)
         with torch.no_grad(), torch.cuda.graph(self.graph_with_loss, capture_error_mode="thread_local"):
             self.loss = step(True)
 
-    def __call__(self, chunk: Chunk, lr: float, *, with_loss: bool = False) -> torch.Tensor | None:
-        """Train on ``chunk`` at ``lr``; with ``with_loss``, the loss before the step, as a tensor on the GPU."""
-        for field in dataclasses.fields(Chunk):
-            getattr(self.inputs, field.name).copy_(getattr(chunk, field.name), non_blocking=True)
+    def take(self, span: Span) -> bool:
+        """Stage ``span``'s steps for replay (see :meth:`StagedSteps.take`)."""
+        return self.staged.take(span)
+
+    def __call__(self, number: int, lr: float, *, with_loss: bool = False) -> torch.Tensor | None:
+        """Train on step ``number`` of the span taken last, at ``lr``; with ``with_loss``, the loss before the step, on the GPU."""
+        self.number.fill_(number)
         self.lr.fill_(lr)
         if not with_loss:
             self.graph.replay()

@@ -162,30 +162,96 @@ class Chunk:
         return int(self.pairs_per_center.sum())
 
 
+def steps_of(span: Span, size: int, lanes: int = 1) -> dict[str, torch.Tensor]:
+    """Every step of ``span`` at once: for each :class:`Chunk` field, a view of the span's tensor
+    whose first two dimensions are (step, lane), as :func:`chunk_of` cuts it.
+
+    ``span.centers`` must be a multiple of ``size * lanes`` (see :func:`make_span`). Lane ``l``
+    of step ``n`` starts ``n * size`` centers into the ``l``-th of ``lanes`` equal stretches.
+    """
+    steps = span.centers // (size * lanes)
+    stretch = span.centers // lanes
+    block = span.centers // len(span.noise)
+    halo = size + 2 * span.window
+
+    def view(tensor: torch.Tensor, width: int, every: int, step: int) -> torch.Tensor:
+        unit = tensor.stride(0)
+        return tensor.as_strided(
+            (steps, lanes, width, *tensor.shape[1:]),
+            (step * unit, every * unit, unit, *tensor.stride()[1:]),
+            tensor.storage_offset(),
+        )
+
+    return {
+        "rows": view(span.rows, halo, stretch, size),
+        "valid": view(span.valid, size, stretch, size),
+        "pairs_per_center": view(span.pairs_per_center, size, stretch, size),
+        "pairs_per_position": view(span.pairs_per_position, halo, stretch, size),
+        "noise": view(span.noise, size // block, stretch // block, size // block),
+        "noise_weight": view(span.noise_weight, size, stretch, size),
+    }
+
+
+def chunk_from(steps: dict[str, torch.Tensor], number: int | torch.Tensor) -> Chunk:
+    """Step ``number`` of :func:`steps_of`'s fields as a Chunk.
+
+    ``number`` may be a one-element tensor on the fields' device, so that the step can be
+    recorded once and replayed for every number (see :class:`~embedcli.model.CapturedStep`).
+    """
+
+    def pick(name: str) -> torch.Tensor:
+        tensor = steps[name]
+        return tensor[number] if isinstance(number, int) else tensor.index_select(0, number).squeeze(0)
+
+    def flat(name: str) -> torch.Tensor:  # (L, C, ...) -> (L * C, ...)
+        tensor = pick(name)
+        return tensor.reshape(-1, *tensor.shape[2:])
+
+    return Chunk(
+        rows=pick("rows"),
+        valid=flat("valid"),
+        pairs_per_center=flat("pairs_per_center"),
+        pairs_per_position=pick("pairs_per_position"),
+        noise=flat("noise"),
+        noise_weight=flat("noise_weight"),
+    )
+
+
 def chunk_of(span: Span, number: int, size: int, lanes: int = 1) -> Chunk:
     """Step ``number`` of ``span``: ``size`` centers from each of ``lanes`` equal stretches of it.
 
     ``span.centers`` must be a multiple of ``size * lanes`` (see :func:`make_span`). With one
     lane every field is a view of the span's tensors; with several, a copy.
     """
-    stretch = span.centers // lanes
-    block = span.centers // len(span.noise)
-    start, halo = number * size, size + 2 * span.window
+    return chunk_from(steps_of(span, size, lanes), number)
 
-    def side_by_side(tensor: torch.Tensor, first: int, width: int, every: int) -> torch.Tensor:
-        step = tensor.stride(0)
-        return tensor.as_strided(
-            (lanes, width, *tensor.shape[1:]), (every * step, step, *tensor.stride()[1:]), tensor.storage_offset() + first * step
-        )
 
-    def flat(tensor: torch.Tensor, first: int, width: int, every: int) -> torch.Tensor:
-        return side_by_side(tensor, first, width, every).reshape(lanes * width, *tensor.shape[1:])
+class StagedSteps:
+    """Every step of one span at a time, in tensors that stay put (a recorded CUDA graph reads them).
 
-    return Chunk(
-        rows=side_by_side(span.rows, start, halo, stretch),
-        valid=flat(span.valid, start, size, stretch),
-        pairs_per_center=flat(span.pairs_per_center, start, size, stretch),
-        pairs_per_position=side_by_side(span.pairs_per_position, start, halo, stretch),
-        noise=flat(span.noise, start // block, size // block, stretch // block),
-        noise_weight=flat(span.noise_weight, start, size, stretch),
-    )
+    :meth:`take` copies a span's steps in (a few copies per span, not per step) and
+    :meth:`chunk` picks one by a step number that is itself a tensor on the device.
+    """
+
+    def __init__(self, span: Span, *, size: int, lanes: int, capacity: int) -> None:
+        self.size, self.lanes, self.span = size, lanes, None
+        fields = steps_of(span, size, lanes)
+        capacity = max(capacity, len(fields["rows"]))
+        self.fields = {name: tensor.new_zeros((capacity, *tensor.shape[1:])) for name, tensor in fields.items()}
+        self.take(span)
+
+    def take(self, span: Span) -> bool:
+        """Hold ``span``'s steps (once per span); False if there are more than the tensors hold."""
+        if span is not self.span:
+            fields = steps_of(span, self.size, self.lanes)
+            steps = len(fields["rows"])
+            if steps > len(self.fields["rows"]):
+                return False
+            for name, tensor in fields.items():
+                self.fields[name][:steps].copy_(tensor)
+            self.span = span
+        return True
+
+    def chunk(self, number: torch.Tensor) -> Chunk:
+        """Step ``number`` (a one-element int64 tensor) of the span taken last."""
+        return chunk_from(self.fields, number)

@@ -43,7 +43,7 @@ from .errors import ConfigError, EmbedcliError, ModelError, UsageError
 from .evaluate import evaluate_analogies, evaluate_pairs
 from .model import CapturedStep, SkipGram
 from .resources import check_disk, check_memory, return_large_buffers
-from .sampling import Chunk, chunk_of, hot_rows, keep_probabilities, make_span, noise_table, sentence_ids
+from .sampling import Span, chunk_of, hot_rows, keep_probabilities, make_span, noise_table, sentence_ids
 from .store import (
     CHECKPOINT,
     NO_SPACE,
@@ -465,6 +465,9 @@ class _Run:
         shards = np.linspace(0, tokens, group.world * workers + 1).astype(np.int64)
         self.bounds = shards[group.rank * workers : (group.rank + 1) * workers + 1]
         self.spans = max(1, -(-int(np.max(np.diff(shards), initial=0)) // span_tokens))
+        # The most steps a span can hold: one per step_centers of its tokens (see make_span).
+        longest_span = -(-int(np.max(np.diff(shards), initial=0)) // self.spans) + 1
+        self.span_steps = -(-longest_span // self.step_centers)
         # The learning rate decays over this process's share, which it walks at the others' pace.
         self.state = _Progress(workers, int(self.bounds[-1] - self.bounds[0]) * cfg.epochs)
         self.positions = [Position(0, 0, 0)] * workers
@@ -731,12 +734,11 @@ class _Run:
             if self.pause and not together and not self._wait(index, Position(here.epoch, here.span, number)):
                 return False
             lr = learning_rate(cfg, state.words(), state.total)
-            chunk = chunk_of(span, number, cfg.chunk, cfg.lanes)
-            loss = self._step(chunk, lr, with_loss=number % LOSS_EVERY == 0)
+            loss = self._step(span, number, lr, with_loss=number % LOSS_EVERY == 0)
             if loss is not None:
                 if not math.isfinite(loss):
                     raise self._diverged(f"the loss became {loss}")
-                state.record_loss(loss / max(chunk.pairs, 1))
+                state.record_loss(loss / max(chunk_of(span, number, cfg.chunk, cfg.lanes).pairs, 1))
             state.done[index] += raw * (number + 1) // chunks - raw * number // chunks
         if not chunks:
             state.done[index] += raw
@@ -748,17 +750,21 @@ class _Run:
             f"{self.out_dir}/.checkpoint; lower --lr (now {self.cfg.lr}) and start over with --force"
         )
 
-    def _step(self, chunk: Chunk, lr: float, *, with_loss: bool) -> float | None:
-        """One training step: on CUDA a replay of the step recorded at the first chunk, elsewhere the step itself."""
+    def _step(self, span: Span, number: int, lr: float, *, with_loss: bool) -> float | None:
+        """Step ``number`` of ``span``: on CUDA a replay of the step recorded at the first one, elsewhere the step itself."""
         cfg = self.cfg
         if self.device.type == "cuda" and cfg.cuda_graphs and self.captured is not False:
             if self.captured is None:
                 try:
-                    self.captured = CapturedStep(self.model, chunk, hot_rows=self.hot, max_step=self.max_step)
+                    self.captured = CapturedStep(
+                        self.model, span, size=cfg.chunk, lanes=cfg.lanes, capacity=self.span_steps,
+                        hot_rows=self.hot, max_step=self.max_step,
+                    )
                 except RuntimeError as error:  # an old driver or torch: launch the kernels one by one
                     log.warning("could not record the training step as a CUDA graph (%s); going on without", error)
                     self.captured = False
-            if self.captured:
-                loss = self.captured(chunk, lr, with_loss=with_loss)
+            if self.captured and self.captured.take(span):
+                loss = self.captured(number, lr, with_loss=with_loss)
                 return None if loss is None else float(loss)
+        chunk = chunk_of(span, number, cfg.chunk, cfg.lanes)
         return self.model.train_chunk(chunk, lr, hot_rows=self.hot, max_step=self.max_step, with_loss=with_loss)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 
 import numpy as np
@@ -10,7 +11,7 @@ import torch
 
 from embedcli.config import DEFAULTS
 from embedcli.model import SkipGram, sgns_step
-from embedcli.sampling import chunk_of, keep_probabilities, make_span, noise_table, sentence_ids
+from embedcli.sampling import StagedSteps, chunk_of, keep_probabilities, make_span, noise_table, sentence_ids
 from embedcli.train import learning_rate
 
 
@@ -123,6 +124,28 @@ def test_lanes_take_the_same_step_of_far_apart_stretches():
         for field in ("valid", "pairs_per_center", "noise", "noise_weight"):
             assert torch.equal(getattr(step, field), torch.cat([getattr(chunk, field) for chunk in alone]))
     assert step.centers[::32].tolist() == [lane * 256 + 7 * 32 for lane in range(4)]  # every position kept: row = position
+
+
+def test_staged_steps_give_each_spans_chunks_by_a_step_number_tensor():
+    """The CUDA-graph path picks its chunk from staged tensors by a number on the device; here on CPU."""
+    generator = torch.Generator().manual_seed(4)
+    spans = [
+        make_span(
+            torch.randint(0, 50, (tokens,), generator=generator), torch.arange(tokens) // 30, torch.full((50,), 0.9),
+            window=2, chunk=3 * 32, negative=5, noise_block=16, noise_words=8, cumulative=noise_table(torch.ones(50)),
+            generator=generator,
+        )
+        for tokens in (2000, 700, 3000)  # longer, shorter, then longer than the staging holds
+    ]
+    staged = StagedSteps(spans[0], size=32, lanes=3, capacity=0)
+    for span in spans[:2]:
+        assert staged.take(span)
+        for number in range(span.centers // 96):
+            picked, expected = staged.chunk(torch.tensor([number])), chunk_of(span, number, 32, lanes=3)
+            for field in dataclasses.fields(expected):
+                assert torch.equal(getattr(picked, field.name), getattr(expected, field.name)), field.name
+    assert not staged.take(spans[2])  # the caller steps that span without the graph
+    assert staged.span is spans[1]
 
 
 def test_initialisation_is_word2vecs():

@@ -38,15 +38,15 @@ def test_no_collapse_vectors_are_spread(demo_model):
 
 
 def test_the_gpu_steps_train_the_demo_on_cpu(tmp_path):
-    """Four lanes per step, one worker: the GPU's default steps, taken on CPU, learn the planted relations."""
-    from embedcli.config import load_config
+    """The GPU's default steps (GPU_LANES lanes, one worker), taken on CPU, learn the planted relations."""
+    from embedcli.config import GPU_LANES, load_config
     from embedcli.train import train
 
     from .conftest import DEMO, DEMO_CONFIG
 
-    cfg = load_config(DEMO_CONFIG).with_overrides(device="cpu", lanes=4, threads=1, epochs=3)
+    cfg = load_config(DEMO_CONFIG).with_overrides(device="cpu", lanes=GPU_LANES, threads=1, epochs=3)
     result = train([DEMO], cfg, out_dir=tmp_path / "model", progress=False)
-    assert json.loads((tmp_path / "model" / "config.json").read_text())["config"]["lanes"] == 4
+    assert json.loads((tmp_path / "model" / "config.json").read_text())["config"]["lanes"] == GPU_LANES
     vectors = embedcli.load(result.model_dir)
     questions = planted_questions()
     correct = sum(vectors.analogy(a, b, c)[0][0] == d for a, b, c, d in questions)
