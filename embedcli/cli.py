@@ -72,7 +72,9 @@ def train(
         Optional[Path], typer.Option("--out", "-o", help="Model directory to write [default: embeddings].", show_default=False)
     ] = None,
     config: Annotated[Optional[Path], typer.Option("--config", "-c", help="TOML file of settings to override.")] = None,
-    force: Annotated[bool, typer.Option("--force", help="Write into --out even if it holds other files.")] = False,
+    force: Annotated[
+        bool, typer.Option("--force", help="Write into --out even if it holds other files, or an unfinished training (started over).")
+    ] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
     resume: Annotated[
         Optional[Path],
@@ -277,7 +279,7 @@ def plot(
     out: Annotated[Path, typer.Option("--out", "-o", help="Image to write: .png, .svg, .pdf or .jpg.")] = Path("plot.png"),
     neighbors: Annotated[int, typer.Option("--neighbors", "-k", min=0, help="Also place each word's K nearest words.")] = 0,
 ) -> None:
-    """Draw a 2-D PCA map of words with their labels into a PNG (needs matplotlib: the plot extra).
+    """Draw a 2-D PCA map of words with their labels into an image (needs matplotlib: the plot extra).
 
     Example: embedcli plot king queen man woman paris france --out plot.png
     """
@@ -316,7 +318,9 @@ def import_(
     out: Annotated[Path, typer.Option("--out", "-o", help="Model directory to write.")] = Path("embeddings"),
     format: Annotated[str, typer.Option("--format", "-f", help=f"One of {', '.join(IMPORT_FORMATS)}.")] = "auto",
     limit: Annotated[int, typer.Option("--limit", help="Read only the first N vectors (0: all).")] = 0,
-    force: Annotated[bool, typer.Option("--force", help="Write into --out even if it holds other files.")] = False,
+    force: Annotated[
+        bool, typer.Option("--force", help="Write into --out even if it holds other files, or an unfinished training (removed).")
+    ] = False,
 ) -> None:
     """Turn pretrained vectors into a model directory that lookup and export use like a trained one.
 
@@ -343,6 +347,7 @@ def main() -> None:
     except typer.Exit as done:
         sys.exit(done.exit_code)
     except (typer.Abort, KeyboardInterrupt):
+        _ignore_signals()
         terminated = _terminated[0]
         print(f"embedcli: {'terminated' if terminated else 'interrupted'}; nothing was written", file=sys.stderr)
         sys.exit(143 if terminated else 130)
@@ -350,6 +355,8 @@ def main() -> None:
         if _debug:
             traceback.print_exc()
         kind = "" if type(error).__name__ == "Interrupted" else "error: "  # a stop the user asked for
+        if not kind:
+            _ignore_signals()
         print(f"embedcli: {kind}{error}", file=sys.stderr)
         sys.exit(error.exit_code)
     except OSError as error:  # the system refused (disk full, permission, ...): a run-time failure, one line
@@ -378,6 +385,12 @@ def main() -> None:
 
 
 _terminated = [False]
+
+
+def _ignore_signals() -> None:
+    """On the way out after a stop: one more Ctrl-C must not print a traceback from Python's exit handlers."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
 
 
 def _terminate(signum: int, frame: object) -> None:

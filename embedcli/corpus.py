@@ -292,11 +292,13 @@ def _open_raw(path: Path, opener=None) -> BinaryIO:
 
 
 def _is_text(path: Path) -> bool:
-    """True unless the start of the (decompressed) file holds NUL bytes or cannot be decompressed."""
+    """True unless the start of the (decompressed) file holds NUL bytes; a compressed file that cannot be decompressed is an error."""
     try:
         with _open_binary(path) as stream:
             head = stream.read(8192)
-    except _DAMAGED:
+    except _DAMAGED as error:
+        if path.suffix.lower() in _COMPRESSED:
+            raise CorpusError(f"corpus {_name(path)} is damaged: {error}") from None
         return False
     return b"\0" not in head
 
@@ -328,11 +330,11 @@ def _lines(stream: BinaryIO, path: Path) -> Iterator[str]:
             text = text.replace("\r\n", "\n").replace("\r", "\n")
         lines = text.split("\n")
         pending = lines.pop()
+        if lines and len(lines[0]) > BLOCK_BYTES:  # what the last block left pending, ended in this one
+            lines[:1] = _cut(lines[0])
         if len(pending) > BLOCK_BYTES:
-            cut = max(pending.rfind(" ", 0, BLOCK_BYTES), pending.rfind("\t", 0, BLOCK_BYTES))
-            cut = cut if cut > 0 else BLOCK_BYTES
-            lines.append(pending[:cut])
-            pending = pending[cut:]
+            *whole, pending = _cut(pending)
+            lines.extend(whole)
         for line in lines:
             if line and not line.isspace():
                 yield line
@@ -340,6 +342,17 @@ def _lines(stream: BinaryIO, path: Path) -> Iterator[str]:
             if pending and not pending.isspace():
                 yield pending
             return
+
+
+def _cut(line: str) -> list[str]:
+    """``line`` in pieces of at most BLOCK_BYTES characters, each cut at its last space or tab where it has one."""
+    pieces = []
+    while len(line) > BLOCK_BYTES:
+        cut = max(line.rfind(" ", 0, BLOCK_BYTES), line.rfind("\t", 0, BLOCK_BYTES))
+        cut = cut if cut > 0 else BLOCK_BYTES
+        pieces.append(line[:cut])
+        line = line[cut:]
+    return [*pieces, line]
 
 
 def decode(data: bytes) -> tuple[str, int]:

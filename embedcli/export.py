@@ -13,6 +13,7 @@ import gzip
 import json
 import lzma
 import os
+import shutil
 import zlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -23,7 +24,7 @@ import numpy as np
 
 from .corpus import _COMPRESSED, decode
 from .errors import UsageError
-from .store import MODEL_FILES, ROWS_PER_WRITE, atomic_write, check_output_dir, remove_checkpoint, save_model, write_tensors
+from .store import CONFIG, MODEL_FILES, ROWS_PER_WRITE, atomic_write, check_output_dir, remove_checkpoint, save_model, write_tensors
 from .vectors import Vectors
 from .vocab import new_tokenizer
 
@@ -203,6 +204,10 @@ def export(
         for name in MODEL_FILES:
             if (vectors.source / name).exists() and os.path.samefile(path, vectors.source / name):
                 raise UsageError(f"--out {path} is the model's own {name}; write the export to another file or folder")
+    if path.name in MODEL_FILES and (path.parent / CONFIG).is_file():
+        raise UsageError(
+            f"--out {path} is the {path.name} of the embedcli model in {path.parent}; write the export to another file or folder"
+        )
     candidates = range(min(limit, len(vectors)) if limit else len(vectors))
     keep = np.fromiter((row for row in candidates if fits(vectors.words[row])), dtype=np.int64)
     paths = writer(_Rows(vectors, keep, normalize, np.dtype(DTYPES[dtype])), path)
@@ -319,6 +324,16 @@ def import_vectors(
     if not path.is_file():
         raise UsageError(f"vectors file {path} does not exist" if not path.exists() else f"{path} is not a file")
     check_output_dir(out_dir, force=force)
+    created = not out_dir.exists()
+    try:
+        return _import(path, out_dir, fmt, limit)
+    except BaseException:
+        if created:  # a failed import leaves no folder of its own behind
+            shutil.rmtree(out_dir, ignore_errors=True)
+        raise
+
+
+def _import(path: Path, out_dir: Path, fmt: str, limit: int) -> Imported:
     opener = _COMPRESSED.get(path.suffix.lower(), open)  # .vec.gz and the like are read as they are
     try:
         with opener(path, "rb") as stream:

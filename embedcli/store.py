@@ -131,18 +131,36 @@ def locked(out_dir: Path) -> Iterator[None]:
         try:
             _lock(handle)
         except OSError:  # BlockingIOError (flock) or PermissionError (msvcrt): someone holds it
-            os.lseek(handle, 0, os.SEEK_SET)
-            owner = os.read(handle, 32).decode("ascii", "replace").strip() or "another process"
-            raise EmbedcliError(
-                f"another embedcli training (pid {owner}) is writing {out_dir}; "
-                f"wait for it to finish or choose another --out"
-            ) from None
+            raise _busy(out_dir, handle) from None
         os.ftruncate(handle, 0)
         os.lseek(handle, 0, os.SEEK_SET)
         os.write(handle, f"{os.getpid()}\n".encode())
         yield
     finally:
         os.close(handle)  # releases the lock
+
+
+def _busy(out_dir: Path, handle: int) -> EmbedcliError:
+    os.lseek(handle, 0, os.SEEK_SET)
+    owner = os.read(handle, 32).decode("ascii", "replace").strip() or "another process"
+    return EmbedcliError(
+        f"another embedcli training (pid {owner}) is writing {out_dir}; wait for it to finish or choose another --out"
+    )
+
+
+def _refuse_if_locked(out_dir: Path) -> None:
+    """The error of :func:`locked` if a training holds ``out_dir`` now; nothing otherwise."""
+    try:
+        handle = os.open(Path(out_dir) / LOCK, os.O_RDWR)
+    except OSError:  # no lock file (or not ours to open): no training there
+        return
+    try:
+        try:
+            _lock(handle)
+        except OSError:
+            raise _busy(out_dir, handle) from None
+    finally:
+        os.close(handle)  # releases it if we took it
 
 
 def _lock(handle: int) -> None:
@@ -166,6 +184,7 @@ def check_output_dir(out_dir: Path, *, force: bool = False) -> None:
                 f"choose another folder or add --force"
             )
         if (out_dir / CHECKPOINT / "state.json").is_file():
+            _refuse_if_locked(out_dir)  # an unfinished training may still be running there
             raise UsageError(
                 f"--out {out_dir} holds an unfinished training; continue it with "
                 f"'embedcli train --resume {out_dir}', or add --force to start over"

@@ -533,12 +533,18 @@ class _Run:
                 every = cfg.checkpoint_every * 60
                 if every and time.monotonic() - self.last_checkpoint >= every and not self.pause:
                     self.checkpoint_due = self.pause = True
-        except BaseException:  # a second Ctrl-C: stop at once, keeping the last checkpoint
+        except BaseException as error:  # a second Ctrl-C: stop at once, keeping the last checkpoint
+            for signum in handlers:  # a third one must not break off the stop
+                signal.signal(signum, signal.SIG_IGN)
             state.stop = True
             self.meeting.abort()
             for thread in threads:
                 thread.join()
-            raise
+            if self.writer is not None:
+                self.writer.join()  # a checkpoint being written is finished, not left half-written
+            if not isinstance(error, KeyboardInterrupt):
+                raise
+            raise self._stopped_at_once() from None
         finally:
             self._give_back_signals(handlers)
             bar.close()
@@ -557,6 +563,16 @@ class _Run:
             )
         if state.loss is not None:
             state.history.append((state.words(), state.loss))
+
+    def _stopped_at_once(self) -> Interrupted:
+        signum = self.signal if self.signal is not None else signal.SIGINT
+        if not (self.out_dir / CHECKPOINT / "state.json").is_file():
+            return Interrupted(f"stopped at once by a second {signal.Signals(signum).name}; nothing was written", signum)
+        return Interrupted(
+            f"stopped at once by a second {signal.Signals(signum).name}; the last checkpoint is kept; "
+            f"continue with: embedcli train --resume {self.out_dir}",
+            signum,
+        )
 
     def _show(self, bar: tqdm | None) -> None:
         state = self.state
@@ -745,9 +761,11 @@ class _Run:
         return True
 
     def _diverged(self, what: str) -> DivergedError:
+        if not (self.out_dir / CHECKPOINT / "state.json").is_file():  # none written yet
+            return DivergedError(f"training diverged ({what}); nothing was written; lower --lr (now {self.cfg.lr})")
         return DivergedError(
             f"training diverged ({what}); the last good checkpoint is kept in "
-            f"{self.out_dir}/.checkpoint; lower --lr (now {self.cfg.lr}) and start over with --force"
+            f"{self.out_dir}/{CHECKPOINT}; lower --lr (now {self.cfg.lr}) and start over with --force"
         )
 
     def _step(self, span: Span, number: int, lr: float, *, with_loss: bool) -> float | None:

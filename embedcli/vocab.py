@@ -41,7 +41,7 @@ from .store import atomic_write_bytes
 log = logging.getLogger(__name__)
 
 UNKNOWN = "[UNK]"
-CACHE_FORMAT = 4  # 4: a lone \r ends a line
+CACHE_FORMAT = 5  # 4: a lone \r ends a line; 5: a line of megabytes is cut into pieces of at most BLOCK_BYTES
 BATCH_CHARS = 1 << 20  # characters of text tokenized at a time
 REMAP_TOKENS = 1 << 22  # tokens turned into rows at a time, to bound memory
 REMAP_LINES = 1 << 16

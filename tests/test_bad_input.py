@@ -5,6 +5,7 @@ from __future__ import annotations
 import gzip
 import json
 import os
+import random
 import shutil
 import subprocess
 import sys
@@ -39,6 +40,10 @@ def _setup(case: str, tmp: Path, corpus: Path, model: Path) -> list[str]:
     if case == "damaged gzip":
         (tmp / "bad.gz").write_bytes(gzip.compress(b"hello world\n" * 1000)[:-20] + b"garbage!")
         return ["train", str(tmp / "bad.gz"), *out]
+    if case == "gzip cut short at its start":
+        text = "".join(random.Random(0).choices("abcdefghij \n", k=50_000)).encode()  # compresses little
+        (tmp / "short.txt.gz").write_bytes(gzip.compress(text)[:3000])  # ends within the first 8 KiB of text
+        return ["train", str(tmp / "short.txt.gz"), *out]
     if case in ("dim 0", "window 0", "window 1000", "negative -1", "epochs 0", "min-count 0", "lr 0", "lr inf",
                 "seed 99999999999999999999", "lanes 100000000", "checkpoint-every -1"):
         flag, value = case.split()
@@ -123,6 +128,9 @@ def _setup(case: str, tmp: Path, corpus: Path, model: Path) -> list[str]:
         return ["export", "--format", "npy", "--model", str(model), "--out", str(tmp / "no" / "x.npy")]
     if case == "export over the model's own file":
         return ["export", "--format", "safetensors", "--model", str(model), "--out", str(model)]
+    if case == "export over another model's file":
+        shutil.copytree(model, tmp / "other")
+        return ["export", "--format", "safetensors", "--model", str(model), "--out", str(tmp / "other")]
     if case == "float16 text export":
         return ["export", "--format", "txt", "--dtype", "float16", "--model", str(model), "--out", str(tmp / "e.txt")]
     if case == "import an npy export":
@@ -143,6 +151,7 @@ CASES = {
     "nothing reaches min-count": (2, "lower --min-count"),
     "binary file": (2, "binary"),
     "damaged gzip": (2, "damaged"),
+    "gzip cut short at its start": (2, "short.txt.gz is damaged"),
     "dim 0": (2, "--dim must be at least 1"),
     "window 0": (2, "--window must be between 1 and 100"),
     "window 1000": (2, "--window must be between 1 and 100"),
@@ -186,6 +195,7 @@ CASES = {
     "unknown export format": (2, "unknown export format 'xls'"),
     "export into a missing folder": (2, "does not exist"),
     "export over the model's own file": (2, "is the model's own embeddings.safetensors"),
+    "export over another model's file": (2, "is the embeddings.safetensors of the embedcli model in"),
     "neighbors -1": (2, "--neighbors"),
     "float16 text export": (2, "--dtype applies to the npy and safetensors formats"),
     "import from stdin": (2, "import reads a file, not stdin"),
@@ -207,6 +217,7 @@ def test_bad_input_gets_one_clear_line(case, tmp_path, small_corpus, demo_model)
     assert len(lines) == 1, result.stderr
     assert lines[0].startswith("embedcli: error: ") and words in lines[0], lines[0]
     assert "Traceback" not in result.stderr
+    assert not (tmp_path / "imported").exists()  # a failed import leaves no folder of its own
 
 
 def test_out_holding_other_files_is_left_untouched(tmp_path, small_corpus):

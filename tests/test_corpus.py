@@ -50,6 +50,13 @@ def test_a_line_without_newline_streams_in_bounded_pieces(tmp_path):
     assert " ".join(pieces).split() == words  # no word is cut in two
 
 
+def test_a_word_megabytes_long_is_cut_into_pieces_of_at_most_a_block(tmp_path):
+    path = tmp_path / "one-word.txt"
+    path.write_text("x" * (3 * BLOCK_BYTES + 12345) + "\nshort line\n")
+    pieces = list(Corpus([path]))
+    assert [len(piece) for piece in pieces] == [BLOCK_BYTES] * 3 + [12345, len("short line")]
+
+
 def test_invalid_bytes_are_replaced_and_counted(tmp_path):
     path = tmp_path / "c.txt"
     path.write_bytes(b"caf\xe9 ok\n\xff\xfe fine\n")

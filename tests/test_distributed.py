@@ -79,6 +79,17 @@ def test_torchrun_with_two_processes_matches_one_and_writes_one_model(tmp_path, 
     assert abs(_accuracy(tmp_path / "model") - _accuracy(demo_model)) <= 0.05
 
 
+def test_four_processes_at_the_defaults_keep_the_quality(tmp_path):
+    """The README's torchrun command: more than two ranks' summed changes once overshot every frequent row."""
+    command = [
+        sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "4",
+        "-m", "embedcli", "train", str(DEMO), "--out", "model", "--quiet",
+    ]
+    result = subprocess.run(command, cwd=tmp_path, capture_output=True, timeout=600)
+    assert result.returncode == 0, result.stderr.decode()
+    assert _accuracy(tmp_path / "model") >= 0.9  # it was 0.08
+
+
 def test_a_rank_that_dies_stops_the_other_with_a_clear_line(tmp_path):
     ranks = _ranks("train", DEMO, "--config", DEMO_CONFIG, "--out", "model", "--quiet", "--timeout", "10",
                    "--checkpoint-every", "0.004", cwd=tmp_path)

@@ -92,6 +92,21 @@ def test_an_interrupted_run_resumes_to_the_same_vectors(uninterrupted, tmp_path,
     assert not (out / ".checkpoint").exists()
 
 
+@pytest.mark.parametrize("gap", [0.001, 0.05])
+def test_a_second_ctrl_c_stops_at_once_in_one_line_and_keeps_the_checkpoint(tmp_path, gap):
+    out = tmp_path / "model"
+    process = _start("train", DEMO, *DETERMINISTIC, "--out", out, "--checkpoint-every", "0.004")
+    _wait_for_checkpoint(out, 2, process)
+    process.send_signal(signal.SIGINT)
+    time.sleep(gap)
+    process.send_signal(signal.SIGINT)
+    _, stderr = process.communicate(timeout=120)
+    lines = stderr.decode().strip().splitlines()
+    assert process.returncode == 130 and len(lines) == 1, stderr.decode()
+    assert f"embedcli train --resume {out}" in lines[0]  # the first stop's line, or the second's
+    assert run_cli("train", "--resume", out, "--quiet").code == 0
+
+
 def test_the_fast_path_resumes_with_its_quality(tmp_path):
     out = tmp_path / "model"
     process = _start("train", DEMO, "--config", DEMO_CONFIG, "--quiet", "--out", out, "--checkpoint-every", "0.004")
@@ -134,7 +149,11 @@ def test_a_second_training_into_the_same_folder_is_refused(tmp_path, small_corpu
     out.mkdir()
     with locked(out):
         result = run_cli("train", small_corpus, "--out", out, "--quiet")
-    assert result.code == 1 and "another embedcli training" in result.stderr
+        assert result.code == 1 and "another embedcli training" in result.stderr
+        (out / ".checkpoint").mkdir()  # the running training has written a checkpoint by now
+        (out / ".checkpoint" / "state.json").write_text("{}")
+        result = run_cli("train", small_corpus, "--out", out, "--quiet")  # not "continue it with --resume"
+        assert result.code == 1 and "another embedcli training" in result.stderr
 
 
 def test_a_full_disk_while_saving_keeps_the_previous_model(tmp_path, demo_model, monkeypatch):
@@ -167,6 +186,7 @@ def test_divergence_stops_with_one_line_and_writes_no_model(tmp_path, small_corp
     assert "diverged" in result.stderr and "--lr" in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1
     assert not (out / "config.json").exists()
+    assert "nothing was written" in result.stderr and not (out / ".checkpoint").exists()  # no checkpoint to point to
 
 
 def test_a_failed_run_leaves_no_folder_of_its_own_and_keeps_the_cache_there_was(tmp_path, small_corpus):
