@@ -18,7 +18,7 @@ from .config import DEFAULTS, help_for, load_config
 from .errors import EmbedcliError, UsageError
 from .evaluate import RESTRICT_VOCAB, evaluate_analogies, evaluate_pairs
 from .export import CANNOT_HOLD, FORMATS, IMPORT_FORMATS, export as export_vectors, import_vectors
-from .vectors import Vectors
+from .vectors import ANSWERS, NEIGHBORS, Vectors
 
 app = typer.Typer(
     add_completion=False,
@@ -171,8 +171,8 @@ def lookup(
     words, positive, negative = _typed(words), _typed(positive), _typed(negative)
     if positive or negative:
         query = " ".join([*words, *(positive or [])]) + "".join(f" -{word}" for word in negative or [])
-        results = {query: vectors.most_similar([*words, *(positive or [])], negative or [], topn=neighbors or 10)}
-        neighbors = neighbors or 10
+        results = {query: vectors.most_similar([*words, *(positive or [])], negative or [], topn=neighbors or NEIGHBORS)}
+        neighbors = neighbors or NEIGHBORS
     elif not words:
         raise UsageError("give one or more words to look up (or --positive/--negative)")
     else:
@@ -214,7 +214,7 @@ def analogy(
     second: Annotated[str, typer.Argument(help="B", show_default=False)],
     third: Annotated[str, typer.Argument(help="C: ... as C is to ?", show_default=False)],
     model: ModelOption = Path("embeddings"),
-    topn: Annotated[int, typer.Option("--topn", "-k", min=1, help="How many answers.")] = 5,
+    topn: Annotated[int, typer.Option("--topn", "-k", min=1, help="How many answers.")] = ANSWERS,
     method: Annotated[str, typer.Option("--method", help="add (3CosAdd) or mul (3CosMul).")] = "add",
     positive: PositiveOption = None,
     negative: NegativeOption = None,

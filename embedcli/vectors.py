@@ -23,6 +23,10 @@ if TYPE_CHECKING:
     import torch
 
 
+NEIGHBORS = 10  # words a similarity query lists unless told (gensim's most_similar too)
+ANSWERS = 5  # answers an analogy lists unless told
+
+
 class Vectors:
     """Word vectors in vocabulary order (most frequent first), with cosine queries."""
 
@@ -159,7 +163,7 @@ class Vectors:
         positive: str | Sequence[str] = (),
         negative: Sequence[str] = (),
         *,
-        topn: int = 10,
+        topn: int = NEIGHBORS,
     ) -> list[tuple[str, float]]:
         """Nearest words by cosine to the mean of ``positive`` minus ``negative`` (gensim's 3CosAdd)."""
         positive, negative = _word_list(positive), _word_list(negative)
@@ -172,7 +176,7 @@ class Vectors:
         return self._nearest(self.cosines(query), exclude=rows, topn=topn)
 
     def most_similar_cosmul(
-        self, positive: str | Sequence[str] = (), negative: str | Sequence[str] = (), *, topn: int = 10
+        self, positive: str | Sequence[str] = (), negative: str | Sequence[str] = (), *, topn: int = NEIGHBORS
     ) -> list[tuple[str, float]]:
         """Nearest words by 3CosMul (Levy and Goldberg 2014; gensim's most_similar_cosmul).
 
@@ -193,7 +197,7 @@ class Vectors:
         second: str,
         third: str,
         *,
-        topn: int = 1,
+        topn: int = ANSWERS,
         method: str = "add",
         positive: str | Sequence[str] = (),
         negative: str | Sequence[str] = (),

@@ -246,6 +246,27 @@ def test_stdin_is_refused_under_torchrun(tmp_path):
 
 
 @pytest.mark.parametrize(("how", "code", "word"), [("SIGTERM", 143, "terminated"), ("SIGINT", 130, "interrupted")])
+def test_a_signal_while_the_libraries_load_stops_with_one_line(tmp_path, how, code, word):
+    process = subprocess.Popen(
+        [sys.executable, "-m", "embedcli", "--version"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, env={**os.environ, "PYTHONIOENCODING": "utf-8"},
+    )
+    status = Path(f"/proc/{process.pid}/status")
+    if not status.exists():
+        pytest.skip("needs Linux's /proc to see when the entry point has taken SIGTERM")
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:  # the entry point takes SIGTERM before numpy, torch and typer load
+        caught = next((line for line in status.read_text().splitlines() if line.startswith("SigCgt:")), "SigCgt: 0")
+        if int(caught.split()[1], 16) & (1 << (signal.SIGTERM - 1)):
+            break
+        time.sleep(0.005)
+    process.send_signal(getattr(signal, how))
+    stdout, stderr = process.communicate(timeout=60)
+    lines = stderr.decode().strip().splitlines()
+    assert process.returncode == code and lines == [f"embedcli: {word}; nothing was written"], (lines, stdout)
+
+
+@pytest.mark.parametrize(("how", "code", "word"), [("SIGTERM", 143, "terminated"), ("SIGINT", 130, "interrupted")])
 def test_a_signal_before_training_stops_with_one_line(tmp_path, how, code, word):
     """While stdin is still being read (no training yet), a signal stops the run cleanly."""
     process = subprocess.Popen(
