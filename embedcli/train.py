@@ -214,7 +214,16 @@ def resume(
     return _train(corpus, cfg, out_dir, group, progress=progress, checkpoint=(tensors, state), encoded=encoded)
 
 
-def _train(
+def _train(corpus: Corpus | None, cfg: TrainConfig, out_dir: Path, group: Any, **options: Any) -> TrainResult:
+    """:func:`_train_in_group`, then the group closed however it ended: a process that exits
+    with its torch.distributed group open can abort ("terminate called without an active exception")."""
+    try:
+        return _train_in_group(corpus, cfg, out_dir, group, **options)
+    finally:
+        group.close()
+
+
+def _train_in_group(
     corpus: Corpus | None,
     cfg: TrainConfig,
     out_dir: Path,
@@ -284,7 +293,6 @@ def _train(
         if group.rank == 0:
             _save(run, encoded, checkpoint, seconds, words_per_second, phases)
             remove_checkpoint(out_dir)
-        group.close()
     return TrainResult(
         model_dir=out_dir,
         vocab_size=len(encoded.vocabulary),
