@@ -1,25 +1,16 @@
 """The `embedcli` command and `python -m embedcli`: the CLI, loaded so that even a Ctrl-C or SIGTERM while its libraries load ends in one line."""
 
-import signal
-import sys
-
-_terminated = [False]
-
-
-def _terminate(signum: int, frame: object) -> None:
-    _terminated[0] = True
-    raise KeyboardInterrupt
+from .errors import exit_stopped, raise_on_sigterm
 
 
 def main() -> None:
-    signal.signal(signal.SIGTERM, _terminate)  # until the CLI takes the signals over
+    raise_on_sigterm()  # the CLI takes it over once loaded
     try:
         from .cli import main as run
 
         run()
     except KeyboardInterrupt:  # only before the CLI's own handling begins
-        print(f"embedcli: {'terminated' if _terminated[0] else 'interrupted'}; nothing was written", file=sys.stderr)
-        sys.exit(143 if _terminated[0] else 130)
+        exit_stopped()
 
 
 if __name__ == "__main__":

@@ -15,7 +15,7 @@ import typer
 
 from . import __version__
 from .config import DEFAULTS, help_for, load_config
-from .errors import EmbedcliError, UsageError
+from .errors import EmbedcliError, UsageError, exit_stopped, raise_on_sigterm
 from .evaluate import RESTRICT_VOCAB, evaluate_analogies, evaluate_pairs
 from .export import CANNOT_HOLD, FORMATS, IMPORT_FORMATS, export as export_vectors, import_vectors
 from .vectors import ANSWERS, NEIGHBORS, Vectors
@@ -339,7 +339,7 @@ def main() -> None:
         if getattr(stream, "errors", None) == "strict" and hasattr(stream, "reconfigure"):
             stream.reconfigure(errors="backslashreplace")  # a word the locale cannot show must not crash
     command = typer.main.get_command(app)
-    signal.signal(signal.SIGTERM, _terminate)  # (training writes a checkpoint first: see train.py)
+    raise_on_sigterm()  # (training writes a checkpoint first: see train.py)
     try:
         code = command.main(standalone_mode=False)
         if isinstance(code, int) and code == 130:  # click turns Ctrl-C (and our SIGTERM) into a return code
@@ -348,9 +348,7 @@ def main() -> None:
         sys.exit(done.exit_code)
     except (typer.Abort, KeyboardInterrupt):
         _ignore_signals()
-        terminated = _terminated[0]
-        print(f"embedcli: {'terminated' if terminated else 'interrupted'}; nothing was written", file=sys.stderr)
-        sys.exit(143 if terminated else 130)
+        exit_stopped()
     except EmbedcliError as error:
         if _debug:
             traceback.print_exc()
@@ -384,19 +382,10 @@ def main() -> None:
         sys.exit(getattr(error, "exit_code", 2))
 
 
-_terminated = [False]
-
-
 def _ignore_signals() -> None:
     """On the way out after a stop: one more Ctrl-C must not print a traceback from Python's exit handlers."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
-
-
-def _terminate(signum: int, frame: object) -> None:
-    """SIGTERM unwinds like Ctrl-C, so that temporary files are removed on the way out."""
-    _terminated[0] = True
-    raise KeyboardInterrupt
 
 
 def _is_out_of_memory(error: Exception) -> bool:

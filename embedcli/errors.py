@@ -1,8 +1,17 @@
 """Every failure a user can see: one exception family, each with an exit code.
 
 The CLI prints ``str(error)`` as one line and exits with ``error.exit_code``;
-library users catch :class:`EmbedcliError`.
+library users catch :class:`EmbedcliError`. A Ctrl-C or SIGTERM before training wrote
+anything is one line too (:func:`exit_stopped`).
 """
+
+from __future__ import annotations
+
+import signal
+import sys
+from typing import NoReturn
+
+_terminated = [False]  # the stop was SIGTERM, not Ctrl-C
 
 
 class EmbedcliError(Exception):
@@ -33,3 +42,20 @@ class ModelError(EmbedcliError):
     """A model directory is missing, foreign, truncated or corrupted."""
 
     exit_code = 2
+
+
+def raise_on_sigterm() -> None:
+    """SIGTERM unwinds like Ctrl-C (a KeyboardInterrupt), so that temporary files are removed on the way out."""
+    signal.signal(signal.SIGTERM, _terminate)
+
+
+def _terminate(signum: int, frame: object) -> None:
+    _terminated[0] = True
+    raise KeyboardInterrupt
+
+
+def exit_stopped() -> NoReturn:
+    """The one line, and exit code (130, or 143 for SIGTERM), of a stop before anything was written."""
+    terminated = _terminated[0]
+    print(f"embedcli: {'terminated' if terminated else 'interrupted'}; nothing was written", file=sys.stderr)
+    sys.exit(143 if terminated else 130)

@@ -183,7 +183,7 @@ def check_output_dir(out_dir: Path, *, force: bool = False) -> None:
                 f"--out {out_dir} already holds files that are not an embedcli model; "
                 f"choose another folder or add --force"
             )
-        if (out_dir / CHECKPOINT / "state.json").is_file():
+        if has_checkpoint(out_dir):
             _refuse_if_locked(out_dir)  # an unfinished training may still be running there
             raise UsageError(
                 f"--out {out_dir} holds an unfinished training; continue it with "
@@ -270,12 +270,17 @@ def save_checkpoint(out_dir: Path, tensors: dict[str, np.ndarray], state: dict[s
             old.unlink(missing_ok=True)
 
 
+def has_checkpoint(out_dir: Path) -> bool:
+    """``out_dir`` holds a complete checkpoint of an unfinished training (its state.json is written last)."""
+    return (Path(out_dir) / CHECKPOINT / "state.json").is_file()
+
+
 def load_checkpoint(out_dir: Path) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
     """The tables and state of the checkpoint in ``out_dir``, checked by sha256."""
     folder = Path(out_dir) / CHECKPOINT
     if not Path(out_dir).is_dir():
         raise UsageError(f"--resume {out_dir}: no such folder")
-    if not (folder / "state.json").is_file():
+    if not has_checkpoint(out_dir):
         if (Path(out_dir) / CONFIG).is_file():
             raise UsageError(f"--resume {out_dir}: that training finished; there is nothing to resume")
         raise UsageError(f"--resume {out_dir}: it holds no checkpoint of an embedcli training")

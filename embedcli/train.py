@@ -49,6 +49,7 @@ from .store import (
     NO_SPACE,
     DiskFullError,
     check_output_dir,
+    has_checkpoint,
     load_checkpoint,
     locked,
     remove_checkpoint,
@@ -574,7 +575,7 @@ class _Run:
 
     def _stopped_at_once(self) -> Interrupted:
         signum = self.signal if self.signal is not None else signal.SIGINT
-        if not (self.out_dir / CHECKPOINT / "state.json").is_file():
+        if not has_checkpoint(self.out_dir):
             return Interrupted(f"stopped at once by a second {signal.Signals(signum).name}; nothing was written", signum)
         return Interrupted(
             f"stopped at once by a second {signal.Signals(signum).name}; the last checkpoint is kept; "
@@ -769,7 +770,7 @@ class _Run:
         return True
 
     def _diverged(self, what: str) -> DivergedError:
-        if not (self.out_dir / CHECKPOINT / "state.json").is_file():  # none written yet
+        if not has_checkpoint(self.out_dir):  # none written yet
             return DivergedError(f"training diverged ({what}); nothing was written; lower --lr (now {self.cfg.lr})")
         return DivergedError(
             f"training diverged ({what}); the last good checkpoint is kept in "
