@@ -37,6 +37,7 @@ from .corpus import Corpus
 from .errors import ConfigError, CorpusError
 from .resources import available_memory
 from .store import atomic_write_bytes
+from .wordids import WordIds, split_ascii_words, split_at_newlines, split_whitespace
 
 log = logging.getLogger(__name__)
 
@@ -212,22 +213,6 @@ def count_words(corpus: Corpus, kind: str, *, limit: int, max_tokens: int = 0) -
     return counted
 
 
-class _Ids(dict):
-    """Word -> id, a new word getting the next id: ``map(ids.__getitem__, words)`` runs in C."""
-
-    def __missing__(self, word: str) -> int:
-        value = self[word] = len(self)
-        return value
-
-
-# Lines are joined around this mark so that one str.split (in C) splits a whole batch; the
-# mark's id (0) then shows where each line ended. Private-use characters: a batch that holds
-# them itself is split line by line instead.
-_LINE_MARK = "\ue000\ue001"
-_LINE_JOIN = f" {_LINE_MARK} "
-_MARK_AS_WORD = f" {_LINE_MARK}"  # the mark met as a word of the text: a key no token can be
-
-
 def _encode_one_pass(corpus: Corpus, cfg: TrainConfig, folder: Path) -> tuple[Tokenizer, Vocabulary, int] | None:
     """'default' and 'whitespace' in one pass: ids in order of first sight go to a file while counting, then become rows.
 
@@ -239,26 +224,26 @@ def _encode_one_pass(corpus: Corpus, cfg: TrainConfig, folder: Path) -> tuple[To
     limit = count_limit(cfg.max_vocab)
     processes = _scan_processes(limit)
     parts = corpus.parts(processes) if processes > 1 and not cfg.max_tokens else None
-    first = _Scan(folder, "0", limit, cfg.tokenizer)
+    first, table = _Scan(folder, "0", limit, cfg.tokenizer), WordIds()
     scans: list[tuple[_Scan, np.ndarray | None]] = [(first, None)]
     if parts is None:
-        first.read(corpus, cfg.max_tokens)
+        first.read(corpus, table, cfg.max_tokens)
     else:
         with multiprocessing.get_context("fork").Pool(len(parts) - 1, initializer=_leave_signals_to_parent) as pool:
             pending = [
                 pool.apply_async(_scan_elsewhere, (part, folder, str(number), limit, cfg.tokenizer))
                 for number, part in enumerate(parts[1:], start=1)
             ]
-            first.read(parts[0], 0)
+            first.read(parts[0], table, 0)
             others = [result.get() for result in pending]
         corpus.invalid_bytes = parts[0].invalid_bytes + sum(scan.invalid_bytes for scan in others)
         # Each later part's words take the ids they would have had in one pass: new ones after all before them.
         for scan in others:
-            mapping = np.fromiter(map(first.ids_of.__getitem__, scan.words), dtype=np.int32, count=len(scan.words))
+            mapping = table.ids_of_words(scan.words)
             scans.append((scan, mapping))
-            first.overflow |= scan.overflow or len(first.ids_of) > limit
+            first.overflow |= scan.overflow or len(table) > limit
             if not first.overflow:
-                first.grow()
+                first.grow(len(table))
                 first.counts[mapping] += scan.counts[: len(mapping)]
                 first.written += scan.written
     if first.overflow:
@@ -267,9 +252,8 @@ def _encode_one_pass(corpus: Corpus, cfg: TrainConfig, folder: Path) -> tuple[To
         return None
     if first.written == 0:
         raise CorpusError("the corpus is empty: it holds no words")
-    ids_of = first.ids_of
-    words = [_LINE_MARK if word == _MARK_AS_WORD else word for word in ids_of]
-    special = [0] + ([ids_of[UNKNOWN]] if UNKNOWN in ids_of else [])  # the line mark; the unknown token
+    words = table.words
+    special = [words.index(UNKNOWN)] if UNKNOWN in words else []  # the tokenizer's own unknown token is never a word
     counts = first.counts[: len(words)]
     kept = _kept(counts, cfg, special=special)
     remap = np.full(len(counts), -1, dtype=np.int32)
@@ -292,24 +276,23 @@ class _Scan:
         self.kind = kind
         self.raw_path, self.lengths_path = folder / f"token-ids-{name}.tmp", folder / f"lengths-{name}.tmp"
         self.limit = limit
-        self.ids_of = _Ids({_LINE_MARK: 0})
         self.counts = np.zeros(1 << 16, dtype=np.int64)
         self.written = 0
         self.overflow = False
-        self.words: list[str] = []  # filled where the scan ran in another process
+        self.words = ""  # where the scan ran in another process: its words in order, one per line
         self.invalid_bytes = 0
 
-    def read(self, source, max_tokens: int) -> None:
-        """Scan ``source`` (a Corpus or a Part); stop early, with ``overflow``, if the words outgrow ``limit``."""
+    def read(self, source, table: WordIds, max_tokens: int) -> None:
+        """Scan ``source`` (a Corpus or a Part) numbering words in ``table``; stop early, with ``overflow``, if they outgrow ``limit``."""
         with open(self.raw_path, "wb") as raw, open(self.lengths_path, "wb") as lengths_out:
             for batch in source.batches(chars_per_batch=BATCH_CHARS):
-                ids, lengths = _first_sight_ids(batch, self.ids_of, self.kind)
+                ids, lengths = _first_sight_ids(batch, table, self.kind)
                 if max_tokens:
                     ids, lengths = ids[: max_tokens - self.written], _cut_lengths(lengths, max_tokens - self.written)
-                if len(self.ids_of) > self.limit:
+                if len(table) > self.limit:
                     self.overflow = True
                     return
-                self.grow()
+                self.grow(len(table))
                 self.counts += np.bincount(ids, minlength=len(self.counts))
                 self.written += len(ids)
                 raw.write(ids.tobytes())
@@ -317,9 +300,10 @@ class _Scan:
                 if max_tokens and self.written >= max_tokens:
                     return
 
-    def grow(self) -> None:
-        if len(self.ids_of) > len(self.counts):
-            extra = max(len(self.ids_of), 2 * len(self.counts)) - len(self.counts)
+    def grow(self, words: int) -> None:
+        """Make room in the counts for ``words`` words."""
+        if words > len(self.counts):
+            extra = max(words, 2 * len(self.counts)) - len(self.counts)
             self.counts = np.concatenate([self.counts, np.zeros(extra, dtype=np.int64)])
 
     def remove(self) -> None:
@@ -328,11 +312,10 @@ class _Scan:
 
 
 def _scan_elsewhere(part, folder: Path, name: str, limit: int, kind: str) -> _Scan:
-    """:meth:`_Scan.read` in a worker process; what comes back holds the words instead of the dict."""
-    scan = _Scan(folder, name, limit, kind)
-    scan.read(part, 0)
-    scan.words = list(scan.ids_of)
-    scan.ids_of = _Ids()
+    """:meth:`_Scan.read` in a worker process; what comes back holds the words as text instead of the table."""
+    scan, table = _Scan(folder, name, limit, kind), WordIds()
+    scan.read(part, table, 0)
+    scan.words = "\n".join(table.words)  # a string pickles many times faster than a list of them
     scan.invalid_bytes = part.invalid_bytes
     return scan
 
@@ -362,37 +345,28 @@ def _scan_processes(limit: int) -> int:
     return max(1, min(cores, MAX_SCAN_PROCESSES, memory_allows))
 
 
-def _first_sight_ids(batch: list[str], ids_of: _Ids, kind: str) -> tuple[np.ndarray, np.ndarray]:
+def _first_sight_ids(batch: list[str], table: WordIds, kind: str) -> tuple[np.ndarray, np.ndarray]:
     """The id of every token of ``batch``, as the ``kind`` tokenizer splits it (see :func:`_words`), and the tokens of each line."""
     if kind == "whitespace":
-        return _marked_ids(batch, ids_of, str.split, str.split)
-    parts = []
-    for is_ascii, run in itertools.groupby(batch, key=str.isascii):
-        if is_ascii:
-            parts.append(_marked_ids(list(run), ids_of, lambda text: _ASCII_TOKEN.findall(text.lower()), None))
-        else:
-            parts.append(_line_ids([_default_words(line) for line in run], ids_of))
-    if len(parts) == 1:
-        return parts[0]
-    return np.concatenate([ids for ids, _ in parts]), np.concatenate([lengths for _, lengths in parts])
-
-
-def _marked_ids(lines: list[str], ids_of: _Ids, split_text, split_line) -> tuple[np.ndarray, np.ndarray]:
-    """Ids and line lengths from one split of the lines joined around the line mark (id 0)."""
-    text = _LINE_JOIN.join(lines)
-    if split_line is not None and text.count(_LINE_MARK) != len(lines) - 1:
-        return _line_ids([split_line(line) for line in lines], ids_of)  # the mark is in the text itself
-    words = split_text(text)
-    ids = np.fromiter(map(ids_of.__getitem__, words), dtype=np.int32, count=len(words))
-    ends = np.flatnonzero(ids == 0)
-    lengths = np.diff(ends, prepend=-1, append=len(ids)) - 1
-    return ids[ids != 0], lengths.astype(np.int64)
-
-
-def _line_ids(split: list[list[str]], ids_of: _Ids) -> tuple[np.ndarray, np.ndarray]:
-    lengths = np.fromiter(map(len, split), dtype=np.int64, count=len(split))
-    words = (_MARK_AS_WORD if word == _LINE_MARK else word for word in itertools.chain.from_iterable(split))
-    return np.fromiter(map(ids_of.__getitem__, words), dtype=np.int32, count=int(lengths.sum())), lengths
+        buffer, starts, ends, lengths = split_whitespace(batch)
+        return table.ids(buffer, starts, ends), lengths
+    is_ascii = np.fromiter(map(str.isascii, batch), dtype=bool, count=len(batch))
+    if is_ascii.all():
+        buffer, starts, ends, lengths = split_ascii_words(batch)
+        return table.ids(buffer, starts, ends), lengths
+    # ASCII lines split at numpy speed, the others by the tokenizer itself; one call numbers them all in order
+    plain, other = np.flatnonzero(is_ascii), np.flatnonzero(~is_ascii)
+    plain_buffer, plain_starts, plain_ends, plain_lengths = split_ascii_words([batch[line] for line in plain.tolist()])
+    split = [_default_words(batch[line]) for line in other.tolist()]
+    other_lengths = np.fromiter(map(len, split), dtype=np.int64, count=len(split))
+    other_buffer, other_starts, other_ends = split_at_newlines("\n".join(itertools.chain.from_iterable(split)))
+    lengths = np.zeros(len(batch), dtype=np.int64)
+    lengths[plain], lengths[other] = plain_lengths, other_lengths
+    line_of = np.concatenate([np.repeat(plain, plain_lengths), np.repeat(other, other_lengths)])
+    order = np.argsort(line_of, kind="stable")
+    starts = np.concatenate([plain_starts, other_starts + len(plain_buffer)])[order]
+    ends = np.concatenate([plain_ends, other_ends + len(plain_buffer)])[order]
+    return table.ids(plain_buffer + other_buffer, starts, ends), lengths
 
 
 def _default_words(line: str) -> list[str]:
@@ -424,7 +398,7 @@ def _encode_counted(corpus: Corpus, cfg: TrainConfig, folder: Path) -> tuple[Tok
     del counted
     tokenizer = new_tokenizer(kind, words)
     rows = {word: row for row, word in enumerate(words)}
-    with _writing(folder, len(words), cfg.max_sentence) as writer:
+    with _writing(folder, len(words), cfg.max_sentence, count_rows=True) as writer:
         for batch in corpus.batches(chars_per_batch=BATCH_CHARS):
             ids, lengths = _encode_batch(batch, kind, rows, tokenizer)
             if cfg.max_tokens:
@@ -520,13 +494,15 @@ class _RowWriter:
 
     Tokens whose row is -1 are left out, sentences left empty vanish and longer
     ones than ``max_sentence`` are split; nothing is held per token or per sentence.
+    With ``count_rows``, ``counts`` counts each row written.
     """
 
-    def __init__(self, tokens: BinaryIO, offsets: BinaryIO, rows: int, max_sentence: int) -> None:
-        self.counts = np.zeros(rows, dtype=np.int64)  # of each row written
+    def __init__(self, tokens: BinaryIO, offsets: BinaryIO, rows: int, max_sentence: int, *, count_rows: bool) -> None:
+        self.counts = np.zeros(rows if count_rows else 0, dtype=np.int64)
         self.corpus_tokens = 0  # every token given, written or not
         self.written = 0
         self.max_sentence = max_sentence
+        self._count_rows = count_rows
         self._tokens = tokens
         self._offsets = offsets
         offsets.write(np.zeros(1, dtype=np.int64).tobytes())
@@ -534,22 +510,34 @@ class _RowWriter:
     def add(self, rows: np.ndarray, line_lengths: np.ndarray) -> None:
         """Write ``rows`` (int32), the tokens of lines ``line_lengths`` long."""
         keep = rows >= 0
-        kept = rows[keep]
-        sentence = np.repeat(np.arange(len(line_lengths)), line_lengths)
-        lengths = np.bincount(sentence[keep], minlength=len(line_lengths))
+        if np.count_nonzero(keep) == len(rows):
+            kept, lengths = rows, line_lengths
+        else:
+            kept, lengths = rows[keep], _true_per_line(keep, line_lengths)
         lengths = _split_long(lengths[lengths > 0], self.max_sentence)
         self._tokens.write(kept.tobytes())
         self._offsets.write((self.written + np.cumsum(lengths, dtype=np.int64)).tobytes())
-        self.counts += np.bincount(kept, minlength=len(self.counts))
+        if self._count_rows:
+            self.counts += np.bincount(kept, minlength=len(self.counts))
         self.written += len(kept)
         self.corpus_tokens += len(rows)
 
 
+def _true_per_line(flags: np.ndarray, line_lengths: np.ndarray) -> np.ndarray:
+    """How many of ``flags`` (bool, the tokens of lines ``line_lengths`` long) are True in each line."""
+    if not len(flags):
+        return np.zeros(len(line_lengths), dtype=np.int64)
+    starts = np.cumsum(line_lengths) - line_lengths
+    sums = np.add.reduceat(flags.view(np.uint8), np.minimum(starts, len(flags) - 1), dtype=np.int64)
+    sums[line_lengths == 0] = 0  # reduceat gives an empty line the flag at its start
+    return sums
+
+
 @contextmanager
-def _writing(folder: Path, rows: int, max_sentence: int) -> Iterator[_RowWriter]:
+def _writing(folder: Path, rows: int, max_sentence: int, *, count_rows: bool = False) -> Iterator[_RowWriter]:
     """A :class:`_RowWriter` into ``folder``'s tokens.i32 and offsets.i64."""
     with open(folder / "tokens.i32", "wb") as tokens, open(folder / "offsets.i64", "wb") as offsets:
-        yield _RowWriter(tokens, offsets, rows, max_sentence)
+        yield _RowWriter(tokens, offsets, rows, max_sentence, count_rows=count_rows)
 
 
 def _renumber(path: Path, order: np.ndarray) -> None:
