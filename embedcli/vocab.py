@@ -22,6 +22,7 @@ import re
 import shutil
 import signal
 import sys
+import unicodedata
 from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -37,7 +38,7 @@ from .corpus import Corpus
 from .errors import ConfigError, CorpusError
 from .resources import available_memory
 from .store import atomic_write_bytes
-from .wordids import WordIds, split_ascii_words, split_at_newlines, split_whitespace
+from .wordids import OTHER, SPACE, WORD, WordIds, distinct_characters, line_lengths, padded, split_ascii_words, split_runs, split_whitespace
 
 log = logging.getLogger(__name__)
 
@@ -349,30 +350,74 @@ def _first_sight_ids(batch: list[str], table: WordIds, kind: str) -> tuple[np.nd
     """The id of every token of ``batch``, as the ``kind`` tokenizer splits it (see :func:`_words`), and the tokens of each line."""
     if kind == "whitespace":
         buffer, starts, ends, lengths = split_whitespace(batch)
-        return table.ids(buffer, starts, ends), lengths
-    is_ascii = np.fromiter(map(str.isascii, batch), dtype=bool, count=len(batch))
-    if is_ascii.all():
+    elif all(map(str.isascii, batch)):
         buffer, starts, ends, lengths = split_ascii_words(batch)
-        return table.ids(buffer, starts, ends), lengths
-    # ASCII lines split at numpy speed, the others by the tokenizer itself; one call numbers them all in order
-    plain, other = np.flatnonzero(is_ascii), np.flatnonzero(~is_ascii)
-    plain_buffer, plain_starts, plain_ends, plain_lengths = split_ascii_words([batch[line] for line in plain.tolist()])
-    split = [_default_words(batch[line]) for line in other.tolist()]
-    other_lengths = np.fromiter(map(len, split), dtype=np.int64, count=len(split))
-    other_buffer, other_starts, other_ends = split_at_newlines("\n".join(itertools.chain.from_iterable(split)))
-    lengths = np.zeros(len(batch), dtype=np.int64)
-    lengths[plain], lengths[other] = plain_lengths, other_lengths
-    line_of = np.concatenate([np.repeat(plain, plain_lengths), np.repeat(other, other_lengths)])
-    order = np.argsort(line_of, kind="stable")
-    starts = np.concatenate([plain_starts, other_starts + len(plain_buffer)])[order]
-    ends = np.concatenate([plain_ends, other_ends + len(plain_buffer)])[order]
-    return table.ids(plain_buffer + other_buffer, starts, ends), lengths
+    else:
+        buffer, starts, ends, lengths = _split_default(batch)
+    return table.ids(buffer, starts, ends), lengths
 
 
-def _default_words(line: str) -> list[str]:
-    """The 'default' tokenizer's words of a line that is not ASCII: its own normalizer and pre-tokenizer."""
+def _split_default(lines: list[str]) -> tuple[bytes, np.ndarray, np.ndarray, np.ndarray]:
+    """The 'default' tokenizer's words of ``lines`` in any script, as the splitters of :mod:`.wordids` return them.
+
+    Python's NFKC and lowercasing stand in for HuggingFace's normalizer where they give what it gives
+    for every character of the lines (checked once per character; they differ where the two know
+    different Unicode versions), and each character's class is asked of HuggingFace's
+    pre-tokenizer once. Otherwise the lines go through HuggingFace's normalizer and pre-tokenizer,
+    one call each for all lines: normalizing and splitting lines joined by newlines gives the words
+    of each line alone, since a newline composes with nothing and ends every word.
+    """
+    text = "\n".join(lines)
+    characters = distinct_characters(np.frombuffer(text.encode("utf-32-le"), dtype=np.uint32))
+    if all(map(_normalizes_alike, characters.tolist())):
+        try:
+            return split_runs(_normalize(text), _pre_tokenizer_classes)
+        except _UnknownClass:
+            pass
     splitter = _default_splitter()
-    return [word for word, _ in splitter.pre_tokenizer.pre_tokenize_str(splitter.normalizer.normalize_str(line))]
+    text = splitter.normalizer.normalize_str(text)
+    pieces = splitter.pre_tokenizer.pre_tokenize_str(text)
+    spans = np.fromiter(itertools.chain.from_iterable(span for _, span in pieces), dtype=np.int64, count=2 * len(pieces))
+    characters = np.frombuffer(text.encode("utf-32-le"), dtype=np.uint32)
+    utf8_sizes = 1 + (characters >= 0x80).view(np.uint8) + (characters >= 0x800) + (characters >= 0x10000)
+    byte_at = np.concatenate([[1], 1 + np.cumsum(utf8_sizes, dtype=np.int64)])  # of each character offset, after padded()'s newline
+    buffer = padded(text)
+    starts, ends = byte_at[spans[0::2]], byte_at[spans[1::2]]
+    return buffer, starts, ends, line_lengths(buffer, starts)
+
+
+def _normalize(text: str) -> str:
+    """The 'default' normalizer (NFKC, then lowercase) in Python.
+
+    HuggingFace lowercases character by character, so a capital sigma is always 'σ', never the
+    final 'ς' that ``str.lower`` makes of one at a word's end.
+    """
+    return unicodedata.normalize("NFKC", text).replace("\u03a3", "\u03c3").lower()
+
+
+@functools.lru_cache(maxsize=None)
+def _normalizes_alike(code: int) -> bool:
+    """Whether :func:`_normalize` gives what the 'default' normalizer gives for the character alone."""
+    return _normalize(chr(code)) == _default_splitter().normalizer.normalize_str(chr(code))
+
+
+class _UnknownClass(Exception):
+    """A character the 'default' pre-tokenizer treats other than as a word, space or other character."""
+
+
+def _pre_tokenizer_classes(code_points: np.ndarray) -> list[int]:
+    return [_pre_tokenizer_class(code) for code in code_points.tolist()]
+
+
+@functools.lru_cache(maxsize=None)
+def _pre_tokenizer_class(code: int) -> int:
+    """WORD, SPACE or OTHER: how the 'default' pre-tokenizer treats the character, asked of it between two letters."""
+    character = chr(code)
+    pieces = [word for word, _ in _default_splitter().pre_tokenizer.pre_tokenize_str(f"a{character}a")]
+    for kind, expected in ((WORD, [f"a{character}a"]), (SPACE, ["a", "a"]), (OTHER, ["a", character, "a"])):
+        if pieces == expected:
+            return kind
+    raise _UnknownClass(character)
 
 
 @functools.lru_cache(maxsize=1)

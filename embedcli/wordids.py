@@ -268,6 +268,42 @@ def split_ascii_words(lines: list[str]) -> tuple[bytes, np.ndarray, np.ndarray, 
     return buffer, starts, ends, line_lengths(buffer, starts)
 
 
+SPACE, WORD, OTHER = 0, 1, 2  # classes of characters for split_runs
+_ASCII_CLASSES = np.full(128, OTHER, dtype=np.int8)
+_ASCII_CLASSES[[ord(character) for character in "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_"]] = WORD
+_ASCII_CLASSES[[9, 10, 11, 12, 13, 32]] = SPACE
+
+
+def distinct_characters(characters: np.ndarray) -> np.ndarray:
+    """The distinct code points above 127 among ``characters`` (uint32 code points), in order."""
+    if not len(characters) or characters.max() < 128:
+        return np.zeros(0, dtype=np.int64)
+    return np.flatnonzero(np.bincount(characters)[128:]) + 128
+
+
+def split_runs(text: str, classes_of) -> tuple[bytes, np.ndarray, np.ndarray, np.ndarray]:
+    """The words of the lines of ``text`` as the runs of WORD characters and the runs of OTHER ones, as
+    the pre-tokenizer ``\\w+|[^\\w\\s]+`` splits them in any script: buffer, starts, ends, words per line.
+
+    ASCII characters take the classes of :func:`split_ascii_words` (the newline: SPACE);
+    ``classes_of(code_points)`` gives those of the others, called once with the distinct ones.
+    """
+    characters = np.frombuffer(f"\n{text}\n".encode("utf-32-le"), dtype=np.uint32)
+    classes = np.zeros(int(characters.max()) + 1, dtype=np.int8)  # of every code point up to the text's largest
+    classes[:128] = _ASCII_CLASSES[: len(classes)]
+    others = distinct_characters(characters)
+    classes[others] = classes_of(others)
+    kind = classes[characters]
+    changes = np.flatnonzero(kind[1:] != kind[:-1]) + 1
+    at_start = np.flatnonzero(kind[changes] != SPACE)
+    # character offsets to byte offsets in the UTF-8 buffer, which starts with the same newline
+    utf8_sizes = 1 + (characters >= 0x80).view(np.uint8) + (characters >= 0x800) + (characters >= 0x10000)
+    byte_at = np.concatenate([[0], np.cumsum(utf8_sizes, dtype=np.int64)])
+    buffer = padded(text)
+    starts, ends = byte_at[changes[at_start]], byte_at[changes[at_start + 1]]
+    return buffer, starts, ends, line_lengths(buffer, starts)
+
+
 def split_at_newlines(text: str) -> tuple[bytes, np.ndarray, np.ndarray]:
     """The lines of ``text`` (words joined by newlines) in one buffer, each a word of its own; empty lines are none."""
     buffer = padded(text)

@@ -6,7 +6,7 @@ import random
 
 import numpy as np
 import pytest
-from hypothesis import given, settings
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from embedcli import vocab, wordids
@@ -15,7 +15,8 @@ from embedcli.wordids import WordIds, split_ascii_words, split_whitespace
 # every kind of byte the splitters treat differently: str.split's ASCII and Unicode spaces (28-31
 # included), HuggingFace's word and other characters, NUL, multi-byte letters, the replacement character
 PIECES = ["a", "Z", "_", "7", "'", ".", "--", " ", "\t", "\x0b", "\x0c", "\r", "\x1c", "\x1f", "\x00", "\x85", "\xa0",
-          "\u2028", "\u3000", "é", "中", "\ufffd", "x" * 15, "y" * 16, "ab" * 20, "\U0001f600"]
+          "\u2028", "\u3000", "é", "中", "\ufffd", "x" * 15, "y" * 16, "ab" * 20, "\U0001f600", "Σ", "ﬁ", "\u0301", "Ⅻ",
+          "İ", "ẞ", "ǅ", "Ａ", "㎏", "\u1100", "\u1161", "\u0345", "\u00ad", "\u200b", "\u200d", "٣", "Ⓐ", "½"]
 
 
 def first_sight(words: list[str]) -> tuple[list[int], list[str]]:
@@ -61,11 +62,19 @@ def test_ascii_words_are_what_the_default_tokenizer_splits(lines):
     assert lengths.tolist() == [len(words) for words in expected]
 
 
-@settings(max_examples=100, deadline=None)
-@given(lines_of)
-def test_default_words_of_mixed_lines_come_in_line_order(lines):
+@pytest.mark.parametrize("through", ["numpy", "huggingface"])
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])  # the same patch for every input
+@given(lines=lines_of)
+def test_default_words_of_any_script_are_what_huggingface_splits(monkeypatch, through, lines):
+    """Python's NFKC with numpy's splitting, or HuggingFace's own calls where the two would differ."""
+    if through == "huggingface":
+        monkeypatch.setattr(vocab, "_normalizes_alike", lambda character: False)
     lines = [line.replace("\r", " ") for line in lines]
-    expected = [vocab._default_words(line) for line in lines]
+    reference = vocab.new_tokenizer("default")
+    expected = [
+        [word for word, _ in reference.pre_tokenizer.pre_tokenize_str(reference.normalizer.normalize_str(line))]
+        for line in lines
+    ]
     table = WordIds()
     ids, lengths = vocab._first_sight_ids(lines, table, "default")
     check(table, ids, [word for words in expected for word in words], {})
