@@ -526,7 +526,10 @@ class _Run:
         if self.device.type == "cpu":
             torch.set_num_threads(1)
         return_large_buffers()
-        threads = [threading.Thread(target=self._guarded, args=(index,), daemon=True) for index in range(self.workers)]
+        # Each worker says when it is done: a Thread.join that a signal breaks off can mark a thread
+        # stopped that still runs (CPython 3.11), and exiting under a worker inside PyTorch aborts.
+        done = [threading.Event() for _ in range(self.workers)]
+        threads = [threading.Thread(target=self._guarded, args=(index, done[index]), daemon=True) for index in range(self.workers)]
         bar = tqdm(
             total=state.total, initial=state.words(), unit="word", unit_scale=True, dynamic_ncols=True,
             disable=not self.progress or not sys.stderr.isatty() or self.group.rank != 0, desc="training",
@@ -535,9 +538,8 @@ class _Run:
         try:
             for thread in threads:
                 thread.start()
-            while any(thread.is_alive() for thread in threads):
-                for thread in threads:
-                    thread.join(timeout=0.25)
+            while not all(event.is_set() for event in done):
+                next(event for event in done if not event.is_set()).wait(timeout=0.25)
                 self._show(bar)
                 every = cfg.checkpoint_every * 60
                 if every and time.monotonic() - self.last_checkpoint >= every and not self.pause:
@@ -547,8 +549,9 @@ class _Run:
                 signal.signal(signum, signal.SIG_IGN)
             state.stop = True
             self.meeting.abort()
-            for thread in threads:
-                thread.join()
+            for thread, finished in zip(threads, done):
+                if thread.ident is not None:  # started
+                    finished.wait()
             if self.writer is not None:
                 self.writer.join()  # a checkpoint being written is finished, not left half-written
             if not isinstance(error, KeyboardInterrupt):
@@ -699,7 +702,7 @@ class _Run:
         state.messages.append(", ".join(parts))
 
     # The workers.
-    def _guarded(self, index: int) -> None:
+    def _guarded(self, index: int, done: threading.Event) -> None:
         state = self.state
         try:
             self._work(index)
@@ -709,6 +712,8 @@ class _Run:
             state.error = error
             state.stop = True
             self.meeting.abort()
+        finally:
+            done.set()
 
     def _wait(self, index: int, position: Position) -> bool:
         """Meet the other workers at ``position``; False when training must stop."""

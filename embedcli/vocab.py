@@ -38,7 +38,19 @@ from .corpus import Corpus
 from .errors import ConfigError, CorpusError
 from .resources import available_memory
 from .store import atomic_write_bytes
-from .wordids import OTHER, SPACE, WORD, WordIds, distinct_characters, line_lengths, padded, split_ascii_words, split_runs, split_whitespace
+from .wordids import (
+    OTHER,
+    SPACE,
+    WORD,
+    WordIds,
+    distinct_characters,
+    line_lengths,
+    padded,
+    split_ascii_words,
+    split_runs,
+    split_whitespace,
+    utf8_offsets,
+)
 
 log = logging.getLogger(__name__)
 
@@ -378,9 +390,7 @@ def _split_default(lines: list[str]) -> tuple[bytes, np.ndarray, np.ndarray, np.
     text = splitter.normalizer.normalize_str(text)
     pieces = splitter.pre_tokenizer.pre_tokenize_str(text)
     spans = np.fromiter(itertools.chain.from_iterable(span for _, span in pieces), dtype=np.int64, count=2 * len(pieces))
-    characters = np.frombuffer(text.encode("utf-32-le"), dtype=np.uint32)
-    utf8_sizes = 1 + (characters >= 0x80).view(np.uint8) + (characters >= 0x800) + (characters >= 0x10000)
-    byte_at = np.concatenate([[1], 1 + np.cumsum(utf8_sizes, dtype=np.int64)])  # of each character offset, after padded()'s newline
+    byte_at = 1 + utf8_offsets(np.frombuffer(text.encode("utf-32-le"), dtype=np.uint32))  # after padded()'s newline
     buffer = padded(text)
     starts, ends = byte_at[spans[0::2]], byte_at[spans[1::2]]
     return buffer, starts, ends, line_lengths(buffer, starts)

@@ -1,7 +1,8 @@
 """Words of text and their ids, found with whole-array numpy operations instead of a Python step per word.
 
 A batch of lines becomes one UTF-8 buffer. Its words are the runs between separator
-bytes, found in a few passes over the buffer; :class:`WordIds` then numbers every
+bytes (or, in any script, the runs of characters of one class: :func:`split_runs`), found
+in a few passes over the buffer; :class:`WordIds` then numbers every
 distinct word in order of first sight. A word of at most KEY_BYTES bytes is keyed by
 its bytes themselves, packed with its length into two 64-bit integers, and looked up
 in an open-addressing table held in numpy arrays: exact, with no hash to collide
@@ -274,6 +275,12 @@ _ASCII_CLASSES[[ord(character) for character in "abcdefghijklmnopqrstuvwxyzABCDE
 _ASCII_CLASSES[[9, 10, 11, 12, 13, 32]] = SPACE
 
 
+def utf8_offsets(characters: np.ndarray) -> np.ndarray:
+    """Where each character offset of ``characters`` (uint32 code points), and their end, fall in their UTF-8 encoding."""
+    utf8_sizes = 1 + (characters >= 0x80).view(np.uint8) + (characters >= 0x800) + (characters >= 0x10000)
+    return np.concatenate([[0], np.cumsum(utf8_sizes, dtype=np.int64)])
+
+
 def distinct_characters(characters: np.ndarray) -> np.ndarray:
     """The distinct code points above 127 among ``characters`` (uint32 code points), in order."""
     if not len(characters) or characters.max() < 128:
@@ -296,9 +303,7 @@ def split_runs(text: str, classes_of) -> tuple[bytes, np.ndarray, np.ndarray, np
     kind = classes[characters]
     changes = np.flatnonzero(kind[1:] != kind[:-1]) + 1
     at_start = np.flatnonzero(kind[changes] != SPACE)
-    # character offsets to byte offsets in the UTF-8 buffer, which starts with the same newline
-    utf8_sizes = 1 + (characters >= 0x80).view(np.uint8) + (characters >= 0x800) + (characters >= 0x10000)
-    byte_at = np.concatenate([[0], np.cumsum(utf8_sizes, dtype=np.int64)])
+    byte_at = utf8_offsets(characters)  # the buffer starts with the same newline
     buffer = padded(text)
     starts, ends = byte_at[changes[at_start]], byte_at[changes[at_start + 1]]
     return buffer, starts, ends, line_lengths(buffer, starts)
