@@ -481,6 +481,7 @@ class _Run:
         self.state = _Progress(workers, int(self.bounds[-1] - self.bounds[0]) * cfg.epochs)
         self.positions = [Position(0, 0, 0)] * workers
         self.at_epoch_end = [False] * workers
+        self.resumed_at_epoch_end = [False] * workers  # see restore
         self.everyone_at_epoch_end = False
         self.pause = False  # a meeting is wanted: a checkpoint is due or a signal came
         self.checkpoint_due = False
@@ -498,6 +499,10 @@ class _Run:
     def restore(self, state: dict[str, Any]) -> float:
         """Take up the positions, counters and records of a checkpoint; return its training seconds."""
         self.positions = [Position(*position) for position in state["positions"]]
+        # A worker an epoch ahead of another was waiting at the end of that one's epoch for it (its
+        # position names the next epoch); it must wait there again, not start the next epoch alone.
+        behind = min(position.epoch for position in self.positions)
+        self.resumed_at_epoch_end = [position.epoch > behind for position in self.positions]
         self.state.done = [int(count) for count in state["done"]]
         self.state.loss = state["loss"]
         self.state.history = [(int(words), float(loss)) for words, loss in state["history"]]
@@ -727,6 +732,8 @@ class _Run:
         edges = np.linspace(start, stop, self.spans + 1).astype(np.int64)
         together = self.group.world > 1  # processes meet after every span; no meetings mid-span
         resume_from = self.positions[index]
+        if self.resumed_at_epoch_end[index]:  # past the last span of the epoch before: straight to its end
+            resume_from = Position(resume_from.epoch - 1, self.spans, 0)
         for epoch in range(resume_from.epoch, cfg.epochs):
             for number in range(self.spans):
                 here = Position(epoch, number, 0)

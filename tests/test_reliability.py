@@ -118,6 +118,27 @@ def test_the_fast_path_resumes_with_its_quality(tmp_path):
     assert json.loads(result.stdout)["analogies"][0]["accuracy"] >= 0.9
 
 
+def test_a_worker_that_waited_at_an_epoch_end_waits_there_again_after_resume(tmp_path, monkeypatch):
+    """A checkpoint written while one worker waited at the end of epoch 1 for the other, still in it:
+    resumed, the first must meet the second there, not start epoch 2 alone (then the two met once
+    too few times and the second waited at the last epoch's end forever)."""
+    import embedcli.train
+
+    out = tmp_path / "model"
+    monkeypatch.setattr(embedcli.train, "remove_checkpoint", lambda out_dir: None)  # keep the epoch-1 checkpoint
+    embedcli.train.train([DEMO], DEFAULTS.with_overrides(dim=16, epochs=2, threads=2), out_dir=out, progress=False)
+    for name in (embedcli.store.CONFIG, embedcli.store.WEIGHTS, embedcli.store.TOKENIZER, embedcli.store.WORDS):
+        (out / name).unlink()
+    path = out / embedcli.store.CHECKPOINT / "state.json"
+    state = json.loads(path.read_text(encoding="utf-8"))
+    assert state["positions"] == [[1, 0, 0], [1, 0, 0]]
+    state["positions"][1] = [0, 0, 1]  # the second worker back in its first span of epoch 1
+    path.write_text(json.dumps(state), encoding="utf-8")
+    resumed = run_cli("train", "--resume", out, "--quiet", timeout=120)
+    assert resumed.code == 0, resumed.stderr
+    assert (out / embedcli.store.CONFIG).is_file() and not (out / embedcli.store.CHECKPOINT).exists()
+
+
 def test_resume_refuses_changed_settings_and_finished_models(tmp_path, demo_model):
     refused = run_cli("train", "--resume", demo_model, "--dim", "20")
     assert refused.code == 2 and "drop --dim" in refused.stderr
