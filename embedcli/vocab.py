@@ -580,11 +580,11 @@ class _RowWriter:
 
 def _true_per_line(flags: np.ndarray, line_lengths: np.ndarray) -> np.ndarray:
     """How many of ``flags`` (bool, the tokens of lines ``line_lengths`` long) are True in each line."""
-    if not len(flags):
-        return np.zeros(len(line_lengths), dtype=np.int64)
-    starts = np.cumsum(line_lengths) - line_lengths
-    sums = np.add.reduceat(flags.view(np.uint8), np.minimum(starts, len(flags) - 1), dtype=np.int64)
-    sums[line_lengths == 0] = 0  # reduceat gives an empty line the flag at its start
+    sums = np.zeros(len(line_lengths), dtype=np.int64)
+    filled = line_lengths > 0  # reduceat would give an empty line the flag at its start, and cut the line before it
+    if filled.any():
+        starts = np.cumsum(line_lengths) - line_lengths
+        sums[filled] = np.add.reduceat(flags.view(np.uint8), starts[filled], dtype=np.int64)
     return sums
 
 

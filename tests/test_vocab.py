@@ -236,3 +236,26 @@ def test_a_corpus_read_by_several_processes_trains_quietly(tmp_path):
     result = run_cli("train", corpus, "--out", tmp_path / "model", "--epochs", "1", "--dim", "8", "--tokenizer", "whitespace")
     assert result.code == 0, result.stderr
     assert "Traceback" not in result.stderr and result.stderr.count("\n") <= 1, result.stderr
+
+
+@pytest.mark.parametrize("tokenizer", ["whitespace", "default"])
+def test_sentences_hold_exactly_the_kept_tokens_wherever_max_tokens_cuts(tmp_path, tokenizer):
+    """The cut leaves empty lines after it; each sentence keeps its own kept tokens, the last one too."""
+    generator = random.Random(3)
+    words = [f"w{index}" for index in range(300)]
+    lines = [[generator.choice(words) for _ in range(generator.randrange(1, 12))] for _ in range(1500)]
+    (tmp_path / "c.txt").write_text("\n".join(map(" ".join, lines)) + "\n", encoding="utf-8")
+    for max_tokens in range(2000, 2030):
+        cfg = DEFAULTS.with_overrides(tokenizer=tokenizer, min_count=8, max_tokens=max_tokens, max_sentence=10_000)
+        encoded = prepare(Corpus([tmp_path / "c.txt"]), cfg, tmp_path / "cache")
+        row = {word: index for index, word in enumerate(encoded.vocabulary.words)}
+        cut = [word for line in lines for word in line][:max_tokens]
+        expected, start = [], 0
+        for line in lines:
+            kept = [row[word] for word in cut[start : start + len(line)] if word in row]
+            start += len(line)
+            if kept:
+                expected.append(kept)
+        offsets = encoded.stream.offsets.tolist()
+        tokens = encoded.stream.tokens.tolist()
+        assert [tokens[a:b] for a, b in zip(offsets, offsets[1:])] == expected and offsets[-1] == len(tokens)

@@ -108,3 +108,11 @@ def test_words_joined_by_newlines(text):
     words = [word for word in text.split("\n") if word]
     assert table.ids_of_words(text).tolist() == first_sight(words)[0]
     assert table.ids_of_words(words).tolist() == first_sight(words)[0]
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.lists(st.booleans(), max_size=6), max_size=12))
+def test_kept_tokens_are_counted_per_line_with_empty_lines_anywhere(lines):
+    flags = np.array([flag for line in lines for flag in line], dtype=bool)
+    lengths = np.array([len(line) for line in lines], dtype=np.int64)
+    assert vocab._true_per_line(flags, lengths).tolist() == [sum(line) for line in lines]
