@@ -252,7 +252,7 @@ def _encode_one_pass(corpus: Corpus, cfg: TrainConfig, folder: Path) -> tuple[To
         corpus.invalid_bytes = parts[0].invalid_bytes + sum(scan.invalid_bytes for scan in others)
         # Each later part's words take the ids they would have had in one pass: new ones after all before them.
         for scan in others:
-            mapping = table.ids_of_words(scan.words)
+            mapping = table.ids_of_lines(scan.words)
             scans.append((scan, mapping))
             first.overflow |= scan.overflow or len(table) > limit
             if not first.overflow:

@@ -51,9 +51,9 @@ class WordIds:
         self._keys = np.zeros((1 << bits, 2), dtype=np.uint64)
         self._ids = np.zeros(1 << bits, dtype=np.int32)
 
-    def ids_of_words(self, words: list[str] | str) -> np.ndarray:
-        """The id of each of ``words`` (none holding a newline; or them joined by newlines), numbering the new ones."""
-        buffer, starts, ends = split_at_newlines(words if isinstance(words, str) else "\n".join(words))
+    def ids_of_lines(self, text: str) -> np.ndarray:
+        """The id of the word on each line of ``text`` (words joined by newlines), numbering the new ones."""
+        buffer, starts, ends = split_at_newlines(text)
         return self.ids(buffer, starts, ends)
 
     def ids(self, buffer: bytes, starts: np.ndarray, ends: np.ndarray) -> np.ndarray:
@@ -223,10 +223,13 @@ def padded(text: str) -> bytes:
     return b"\n" + text.encode() + b"\n" + bytes(16)
 
 
-def _runs(is_word: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Starts and ends of the runs of True in ``is_word``, which starts and ends False."""
-    changes = np.flatnonzero(is_word[1:] != is_word[:-1]) + 1
-    return changes[0::2], changes[1::2]
+def _runs(kind: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Starts and ends of the runs of one class in ``kind`` (bool, or classes with 0 for SPACE), which starts and ends 0."""
+    changes = np.flatnonzero(kind[1:] != kind[:-1]) + 1
+    if kind.dtype == bool:  # two classes: the changes alternate between starts and ends
+        return changes[0::2], changes[1::2]
+    at_start = np.flatnonzero(kind[changes] != 0)  # a change to a class other than 0 starts a word; the next change ends it
+    return changes[at_start], changes[at_start + 1]
 
 
 def _bytes_of(buffer: bytes) -> np.ndarray:
@@ -263,9 +266,7 @@ def split_ascii_words(lines: list[str]) -> tuple[bytes, np.ndarray, np.ndarray, 
     word = ((data - np.uint8(97)) <= 25) | ((data - np.uint8(48)) <= 9) | (data == 95)
     space = (data == 32) | ((data - np.uint8(9)) <= 4)
     kind = word.view(np.int8) + 2 * (~word & ~space).view(np.int8)  # 0 space, 1 word, 2 other
-    changes = np.flatnonzero(kind[1:] != kind[:-1]) + 1
-    at_start = np.flatnonzero(kind[changes] != 0)
-    starts, ends = changes[at_start], changes[at_start + 1]
+    starts, ends = _runs(kind)
     return buffer, starts, ends, line_lengths(buffer, starts)
 
 
@@ -300,12 +301,10 @@ def split_runs(text: str, classes_of) -> tuple[bytes, np.ndarray, np.ndarray, np
     classes[:128] = _ASCII_CLASSES[: len(classes)]
     others = distinct_characters(characters)
     classes[others] = classes_of(others)
-    kind = classes[characters]
-    changes = np.flatnonzero(kind[1:] != kind[:-1]) + 1
-    at_start = np.flatnonzero(kind[changes] != SPACE)
+    first, after = _runs(classes[characters])
     byte_at = utf8_offsets(characters)  # the buffer starts with the same newline
     buffer = padded(text)
-    starts, ends = byte_at[changes[at_start]], byte_at[changes[at_start + 1]]
+    starts, ends = byte_at[first], byte_at[after]
     return buffer, starts, ends, line_lengths(buffer, starts)
 
 

@@ -90,7 +90,7 @@ def test_a_hundred_thousand_words_grow_the_table_and_keep_their_ids():
         buffer, starts, ends, _ = split_whitespace([" ".join(words[start : start + 30]) for start in range(0, len(words), 30)])
         check(table, table.ids(buffer, starts, ends), words, known)
     assert len(table._ids) > 2 * len(known) - len(table._long) > 100_000 / 2  # grew, and stays at most half full
-    assert table.ids_of_words(vocabulary[:1000]).tolist() == [known[word] for word in vocabulary[:1000]]
+    assert table.ids_of_lines("\n".join(vocabulary[:1000])).tolist() == [known[word] for word in vocabulary[:1000]]
 
 
 def test_words_sharing_one_hash_are_still_told_apart(monkeypatch):
@@ -106,8 +106,8 @@ def test_words_sharing_one_hash_are_still_told_apart(monkeypatch):
 def test_words_joined_by_newlines(text):
     table = WordIds()
     words = [word for word in text.split("\n") if word]
-    assert table.ids_of_words(text).tolist() == first_sight(words)[0]
-    assert table.ids_of_words(words).tolist() == first_sight(words)[0]
+    assert table.ids_of_lines(text).tolist() == first_sight(words)[0]
+    assert table.ids_of_lines("\n".join(words)).tolist() == first_sight(words)[0]  # known now, the same ids
 
 
 @settings(max_examples=200, deadline=None)
