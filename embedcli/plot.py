@@ -47,7 +47,9 @@ def plot_words(vectors: Vectors, words: Sequence[str], out: str | Path, *, neigh
     matrix = vectors.unit_rows(rows)
     centered = matrix - matrix.mean(0)
     _, _, basis = np.linalg.svd(centered, full_matrices=False)
-    points = centered @ basis[:2].T
+    basis = basis[:2]  # fewer than 2 where the vectors have 1 dimension: the map is then a line
+    points = np.zeros((len(rows), 2))
+    points[:, : len(basis)] = centered @ basis.T
     explained = _explained(centered, basis)
 
     with warnings.catch_warnings(record=True) as caught:  # matplotlib warns once per glyph its font lacks
@@ -94,8 +96,10 @@ def plot_loss(history: Sequence[tuple[int, float]], out: str | Path) -> None:
 
 
 def _explained(centered: np.ndarray, basis: np.ndarray) -> list[float]:
+    """Each of the first two components' share of the variance (0 for a component the vectors lack)."""
     total = float((centered**2).sum()) or 1.0
-    return [float(((centered @ basis[index]) ** 2).sum()) / total for index in range(2)]
+    shares = [float(((centered @ component) ** 2).sum()) / total for component in basis[:2]]
+    return shares + [0.0] * (2 - len(shares))
 
 
 _OFFSETS = [(5, 4, "left"), (5, -12, "left"), (-5, 4, "right"), (-5, -12, "right"), (0, 10, "center"), (0, -18, "center")]

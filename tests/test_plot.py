@@ -68,3 +68,11 @@ def test_labels_the_font_cannot_draw_give_one_warning_line(tmp_path):
     result = run_cli("plot", "猫", "犬", "鳥", "--model", tmp_path / "m", "--out", tmp_path / "p.png")
     assert result.code == 0, result.stderr
     assert "UserWarning" not in result.stderr and len(result.stderr.strip().splitlines()) <= 2, result.stderr
+
+
+def test_vectors_of_one_dimension_plot_on_a_line(tmp_path):
+    (tmp_path / "one.vec").write_text("3 1\ncat 0.5\ndog -0.25\nbird 1.0\n", encoding="utf-8")
+    assert run_cli("import", tmp_path / "one.vec", "--out", tmp_path / "m").code == 0
+    result = run_cli("plot", "cat", "dog", "bird", "--model", tmp_path / "m", "--out", tmp_path / "p.png")
+    assert result.code == 0, result.stderr
+    assert _ink(tmp_path / "p.png")[1] > 0.01
