@@ -55,7 +55,7 @@ from .wordids import (
 log = logging.getLogger(__name__)
 
 UNKNOWN = "[UNK]"
-CACHE_FORMAT = 5  # 4: a lone \r ends a line; 5: a line of megabytes is cut into pieces of at most BLOCK_BYTES
+CACHE_FORMAT = 6  # 4: a lone \r ends a line; 5: a line of megabytes is cut into pieces of at most BLOCK_BYTES; 6: a reused tokenizer's unknown token is no word
 BATCH_CHARS = 1 << 20  # characters of text tokenized at a time
 REMAP_TOKENS = 1 << 22  # tokens turned into rows at a time, to bound memory
 REMAP_LINES = 1 << 16
@@ -636,7 +636,12 @@ def _encode_with_tokenizer(corpus: Corpus, cfg: TrainConfig, folder: Path) -> tu
                 break
     if written == 0:
         raise CorpusError("the corpus is empty: it holds no words")
-    special = [token_id for token_id, token in tokenizer.get_added_tokens_decoder().items() if token.special]
+    special = _special_ids(tokenizer)
+    if counts.sum() == counts[special].sum():
+        raise CorpusError(
+            f"every token of the corpus is a special token of {cfg.tokenizer} (such as its unknown token): "
+            "it does not know the corpus's words; use --tokenizer default or whitespace"
+        )
     kept = _kept(counts, cfg, special=special)
     remap = np.full(len(counts), -1, dtype=np.int32)
     remap[kept] = np.arange(len(kept), dtype=np.int32)
@@ -650,6 +655,16 @@ def _encode_with_tokenizer(corpus: Corpus, cfg: TrainConfig, folder: Path) -> tu
         token_ids=kept.astype(np.int64),
     )
     return tokenizer, vocabulary, written
+
+
+def _special_ids(tokenizer: Tokenizer) -> list[int]:
+    """Ids that are never words: the tokenizer's special added tokens and its model's unknown token."""
+    special = {token_id for token_id, token in tokenizer.get_added_tokens_decoder().items() if token.special}
+    model = json.loads(tokenizer.to_str()).get("model", {})
+    unknown = tokenizer.token_to_id(model["unk_token"]) if isinstance(model.get("unk_token"), str) else model.get("unk_id")
+    if isinstance(unknown, int) and 0 <= unknown < tokenizer.get_vocab_size(with_added_tokens=True):
+        special.add(unknown)
+    return sorted(special)
 
 
 def _kept(counts: np.ndarray, cfg: TrainConfig, *, special: list[int]) -> np.ndarray:

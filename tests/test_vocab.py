@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import random
 
 import numpy as np
@@ -259,3 +260,18 @@ def test_sentences_hold_exactly_the_kept_tokens_wherever_max_tokens_cuts(tmp_pat
         offsets = encoded.stream.offsets.tolist()
         tokens = encoded.stream.tokens.tolist()
         assert [tokens[a:b] for a, b in zip(offsets, offsets[1:])] == expected and offsets[-1] == len(tokens)
+
+
+def test_a_reused_tokenizers_unknown_token_is_never_a_word(tmp_path, demo_model):
+    path = tmp_path / "c.txt"
+    path.write_text("the king and the zebra of quux\n" * 10)
+    out = tmp_path / "m"
+    trained = run_cli("train", path, "--tokenizer", demo_model / "tokenizer.json", "--min-count", "1", "--epochs", "1", "--out", out, "-q")
+    assert trained.code == 0, trained.stderr
+    assert set(json.loads((out / "words.json").read_text())) == {"the", "king", "and", "of"}
+    assert run_cli("lookup", "[UNK]", "--model", out).code != 0
+
+    path.write_text("zebra quux\n" * 10)
+    refused = run_cli("train", path, "--tokenizer", demo_model / "tokenizer.json", "--min-count", "1", "--out", tmp_path / "n", "-q")
+    assert refused.code != 0 and "does not know the corpus's words" in refused.stderr
+    assert len(refused.stderr.strip().splitlines()) == 1, refused.stderr
