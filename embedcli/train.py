@@ -205,7 +205,12 @@ def resume(
     encoded = cached(cache_folder(out_dir), state["corpus"]["cache_key"]) if corpus_paths is None else None
     if encoded is None:
         paths = corpus_paths or state["corpus"]["files"]
-        missing = [path for path in paths if not Path(path).exists()]
+        if corpus_paths is None and "-" in paths:
+            raise UsageError(
+                f"cannot resume: the corpus was read from stdin and its token cache is gone; "
+                f"give it again: embedcli train - --resume {out_dir} < CORPUS"
+            )
+        missing = [path for path in paths if path != "-" and not Path(path).exists()]
         if missing:
             raise UsageError(
                 f"cannot resume: the corpus file {missing[0]} is gone and so is the token cache; "

@@ -118,6 +118,23 @@ def test_the_fast_path_resumes_with_its_quality(tmp_path):
     assert json.loads(result.stdout)["analogies"][0]["accuracy"] >= 0.9
 
 
+def test_a_stdin_training_whose_cache_is_gone_resumes_from_stdin_again(tmp_path):
+    out = tmp_path / "model"
+    process = subprocess.Popen(
+        [sys.executable, "-m", "embedcli", "train", "-", "--config", str(DEMO_CONFIG), "--quiet", "--out", str(out),
+         "--checkpoint-every", "0.004"],
+        stdin=open(DEMO, "rb"), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+    )
+    _wait_for_checkpoint(out, 2, process)
+    process.send_signal(signal.SIGINT)
+    assert process.wait(timeout=120) == 130
+    shutil.rmtree(out / ".cache")
+    refused = run_cli("train", "--resume", out)
+    assert refused.code == 2 and f"embedcli train - --resume {out} < CORPUS" in refused.stderr, refused.stderr
+    resumed = run_cli("train", "-", "--resume", out, "--quiet", input=DEMO.read_bytes())
+    assert resumed.code == 0, resumed.stderr
+
+
 def test_a_worker_that_waited_at_an_epoch_end_waits_there_again_after_resume(tmp_path, monkeypatch):
     """A checkpoint written while one worker waited at the end of epoch 1 for the other, still in it:
     resumed, the first must meet the second there, not start epoch 2 alone (then the two met once
