@@ -104,7 +104,7 @@ def train(
     max_sentence: Annotated[Optional[int], _setting("max_sentence")] = None,
     checkpoint_every: Annotated[Optional[float], _setting("checkpoint_every")] = None,
     timeout: Annotated[Optional[float], _setting("timeout")] = None,
-    deterministic: Annotated[Optional[bool], _setting("deterministic")] = None,
+    deterministic: Annotated[Optional[bool], _setting("deterministic", "--deterministic/--no-deterministic")] = None,
     max_tokens: Annotated[Optional[int], _setting("max_tokens")] = None,
 ) -> None:
     """Train word vectors on a corpus and write a model directory.

@@ -278,6 +278,8 @@ def has_checkpoint(out_dir: Path) -> bool:
 def load_checkpoint(out_dir: Path) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
     """The tables and state of the checkpoint in ``out_dir``, checked by sha256."""
     folder = Path(out_dir) / CHECKPOINT
+    if Path(out_dir).is_file():
+        raise UsageError(f"--resume {out_dir} is a file; give the model folder of the training to continue")
     if not Path(out_dir).is_dir():
         raise UsageError(f"--resume {out_dir}: no such folder")
     if not has_checkpoint(out_dir):

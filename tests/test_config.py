@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import tomllib
 
 import pytest
@@ -9,7 +10,7 @@ import pytest
 from embedcli.config import DEFAULTS, load_config
 from embedcli.errors import ConfigError
 
-from .conftest import ROOT
+from .conftest import ROOT, run_cli
 
 
 def test_default_toml_lists_every_setting_with_its_default():
@@ -23,6 +24,14 @@ def test_config_file_overrides_and_flags_override_the_file(tmp_path):
     cfg = load_config(path)
     assert cfg.dim == 32 and cfg.sample == 0.0 and cfg.window == DEFAULTS.window
     assert cfg.with_overrides(dim=64, window=None).dim == 64
+
+
+def test_every_switch_of_a_config_file_can_be_turned_off_by_a_flag(tmp_path, small_corpus):
+    path = tmp_path / "c.toml"
+    path.write_text("deterministic = true\nepochs = 1\ndim = 8\n")
+    result = run_cli("train", small_corpus, "--config", path, "--no-deterministic", "--out", tmp_path / "m", "-q")
+    assert result.code == 0, result.stderr
+    assert json.loads((tmp_path / "m" / "config.json").read_text())["config"]["deterministic"] is False
 
 
 @pytest.mark.parametrize("settings", [{"dim": 16.0}, {"dim": "16"}, {"lr": "0.1"}, {"cuda_graphs": 1}, {"epochs": True}])

@@ -165,6 +165,8 @@ def test_resume_refuses_changed_settings_and_finished_models(tmp_path, demo_mode
     assert empty.code == 2 and "no checkpoint" in empty.stderr
     elsewhere = run_cli("train", "--resume", demo_model, "--out", tmp_path / "other")
     assert elsewhere.code == 2 and "drop --out" in elsewhere.stderr
+    afile = run_cli("train", "--resume", demo_model / "config.json")
+    assert afile.code == 2 and "config.json is a file; give the model folder" in afile.stderr
 
 
 def test_a_corrupted_checkpoint_is_refused(tmp_path):
