@@ -75,7 +75,7 @@ def train(
     force: Annotated[
         bool, typer.Option("--force", help="Write into --out even if it holds other files, or an unfinished training (started over).")
     ] = False,
-    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar (scores, warnings and the summary still print).")] = False,
     resume: Annotated[
         Optional[Path],
         typer.Option("--resume", help="Continue the interrupted training in this model directory, with its settings.", show_default=False),
@@ -155,7 +155,7 @@ NegativeOption = Annotated[Optional[list[str]], typer.Option("--negative", help=
 def lookup(
     words: Annotated[Optional[list[str]], typer.Argument(help="Words to look up.", show_default=False)] = None,
     model: ModelOption = Path("embeddings"),
-    neighbors: Annotated[int, typer.Option("--neighbors", "-k", min=0, help="Show the K nearest words instead of the vector.")] = 0,
+    neighbors: Annotated[int, typer.Option("--neighbors", "-k", min=0, help="Show the K nearest words instead of the vector (a --positive/--negative query shows 10 unless K is given).")] = 0,
     positive: PositiveOption = None,
     negative: NegativeOption = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,

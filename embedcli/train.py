@@ -599,8 +599,8 @@ class _Run:
     def _show(self, bar: tqdm | None) -> None:
         state = self.state
         while state.messages:
-            message = state.messages.pop(0)
-            if self.progress and self.group.rank == 0:
+            message = state.messages.pop(0)  # evaluations and warnings: shown with or without the bar
+            if self.group.rank == 0:
                 (bar.write(message, file=sys.stderr) if bar is not None else print(message, file=sys.stderr))
         if bar is None:
             return

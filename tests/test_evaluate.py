@@ -91,8 +91,9 @@ def test_analogy_and_pair_scores_equal_gensims(benchmark_vectors):
             assert abs(mine.oov_ratio * 100 - oov) < 1e-9
 
 
-def test_train_evaluates_after_every_epoch(tmp_path, small_corpus):
-    result = run_cli("train", small_corpus, "--out", tmp_path / "model", "--epochs", "2", "--eval-analogies", DEMO_ANALOGIES)
+@pytest.mark.parametrize("quiet", [[], ["--quiet"]])  # --quiet hides the progress bar, not the scores
+def test_train_evaluates_after_every_epoch(tmp_path, small_corpus, quiet):
+    result = run_cli("train", small_corpus, "--out", tmp_path / "model", "--epochs", "2", "--eval-analogies", DEMO_ANALOGIES, *quiet)
     assert result.code == 0, result.stderr
     assert [line.split(",")[0] for line in result.stderr.splitlines() if line.startswith("epoch ")] == ["epoch 1/2", "epoch 2/2"]
     evaluation = json.loads((tmp_path / "model" / "config.json").read_text())["training"]["evaluation"]
