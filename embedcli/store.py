@@ -64,7 +64,10 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
 
 def _written(path: Path, write: Callable[[BinaryIO], None]) -> str:
     """A synced temporary file beside ``path`` holding what ``write`` wrote; removed if writing fails."""
-    handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    except PermissionError as error:  # name the file the user asked for, not the temporary one
+        raise PermissionError(error.errno, f"permission denied (no new file may be made in {path.parent})", str(path)) from None
     try:
         if hasattr(os, "fchmod"):  # mkstemp makes 0600; files are shared like any other
             os.fchmod(handle, 0o666 & ~_UMASK)

@@ -282,6 +282,22 @@ def _one_clear_line(result, code: int, words: str) -> None:
     assert len(lines) == 1 and lines[0].startswith("embedcli: error: ") and words in lines[0], result.stderr
 
 
+def test_a_folder_one_may_not_write_names_the_file_asked_for(shared_folder, demo_model):
+    if AS_NOBODY is None or os.geteuid() != 0:
+        pytest.skip("needs root and setpriv to run the CLI as another user")
+    model = shared_folder / "model"
+    shutil.copytree(demo_model, model, ignore=shutil.ignore_patterns(".cache"))
+    for path in [model, *model.iterdir()]:
+        path.chmod(0o755 if path.is_dir() else 0o644)
+    (shared_folder / "ro").mkdir(mode=0o755)  # root's: others may not write in it
+    out = shared_folder / "ro" / "vectors.txt"
+    result = run_cli("export", "--format", "txt", "--model", model, "--out", out, prefix=AS_NOBODY)
+    if "cannot" in result.stderr and "import" in result.stderr:
+        pytest.skip(f"user nobody cannot run embedcli here: {result.stderr[-200:]}")
+    _one_clear_line(result, 1, f"{out}: permission denied (no new file may be made in {out.parent})")
+    assert list((shared_folder / "ro").iterdir()) == []
+
+
 @pytest.mark.parametrize("what", ["corpus", "corpus folder", "config", "model", "model folder"])
 def test_unreadable_files_give_one_clear_line(what, shared_folder, demo_model):
     if AS_NOBODY is None or os.geteuid() != 0:
