@@ -384,8 +384,8 @@ def _save(
     run: _Run, encoded: Encoded, checkpoint: Any, seconds: float, words_per_second: float, phases: dict[str, float]
 ) -> None:
     model, cfg, out_dir, device = run.model, run.cfg, run.out_dir, run.device
-    if not _finite(model):
-        raise DivergedError(f"training diverged (the weights hold NaN or Inf); nothing was written; lower --lr (now {cfg.lr})")
+    if not _sane(model):
+        raise DivergedError(f"training diverged ({_INSANE}); nothing was written; lower --lr (now {cfg.lr})")
     files = run.identity["corpus"]["files"]
     metadata = {
         "embedcli_version": __version__,
@@ -430,8 +430,20 @@ def _save(
         plot_loss(run.state.history, out_dir / "loss.png")
 
 
-def _finite(model: SkipGram) -> bool:
-    return bool(torch.isfinite(model.input.weight).all()) and bool(torch.isfinite(model.output.weight).all())
+# Trained word2vec weights stay within a few units (initial ones within 0.5 / dim); a weight past this
+# came from a learning rate so high that the vectors all grew along one direction, still finite.
+MAX_WEIGHT = 1e6
+_INSANE = f"the weights hold NaN or Inf, or grew past {MAX_WEIGHT:g}"
+
+
+def _sane(model: SkipGram) -> bool:
+    """No weight is NaN, infinite or larger than MAX_WEIGHT (aminmax: no copy of the table, NaN fails)."""
+    for table in (model.input.weight, model.output.weight):
+        if table.numel():
+            low, high = torch.aminmax(table.detach())
+            if not (-MAX_WEIGHT <= float(low) and float(high) <= MAX_WEIGHT):
+                return False
+    return True
 
 
 class _Progress:
@@ -655,8 +667,8 @@ class _Run:
 
     def _checkpoint(self, *, wait: bool) -> None:
         """Snapshot the tables and positions; write them in the background (or now, when stopping)."""
-        if not _finite(self.model):
-            raise self._diverged("the weights hold NaN or Inf")
+        if not _sane(self.model):
+            raise self._diverged(_INSANE)
         self.last_checkpoint = time.monotonic()
         if self.group.rank != 0:
             return
