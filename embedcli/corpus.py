@@ -109,11 +109,15 @@ class Corpus:
             raise CorpusError(f"corpus {name} looks like a binary file, not text")
 
     def fingerprint(self) -> list[list]:
-        """Path, size and modification time of each file: what a token cache is keyed by."""
+        """Path, size, modification and change time of each file: what a token cache is keyed by.
+
+        The change time (ctime) moves with every write and cannot be set back, so a file
+        rewritten to the same size with its old modification time restored is not taken for the old one.
+        """
         result = []
         for path in self.files:
             info = path.stat()
-            result.append([str(path.resolve()), info.st_size, info.st_mtime_ns])
+            result.append([str(path.resolve()), info.st_size, info.st_mtime_ns, info.st_ctime_ns])
         return result
 
     def __iter__(self) -> Iterator[str]:

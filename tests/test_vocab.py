@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import random
 
 import numpy as np
@@ -275,3 +276,16 @@ def test_a_reused_tokenizers_unknown_token_is_never_a_word(tmp_path, demo_model)
     refused = run_cli("train", path, "--tokenizer", demo_model / "tokenizer.json", "--min-count", "1", "--out", tmp_path / "n", "-q")
     assert refused.code != 0 and "does not know the corpus's words" in refused.stderr
     assert len(refused.stderr.strip().splitlines()) == 1, refused.stderr
+
+
+def test_a_corpus_rewritten_to_the_same_size_and_time_is_encoded_again(tmp_path):
+    path = tmp_path / "c.txt"
+    path.write_text("cat sat\n" * 10)
+    cfg = DEFAULTS.with_overrides(min_count=1)
+    first = prepare(Corpus([path]), cfg, tmp_path / "cache")
+    times = path.stat()
+    path.write_text("dog ran\n" * 10)  # same size
+    os.utime(path, ns=(times.st_atime_ns, times.st_mtime_ns))  # as `touch -r` or a copy keeping times would
+    again = prepare(Corpus([path]), cfg, tmp_path / "cache")
+    assert first.vocabulary.words == ["cat", "sat"]
+    assert not again.cached and again.vocabulary.words == ["dog", "ran"]
