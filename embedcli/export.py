@@ -123,7 +123,7 @@ def _write_word2vec_binary(rows: _Rows, out: Path) -> list[Path]:
 
 def _write_npy(rows: _Rows, out: Path) -> list[Path]:
     """A ``.npy`` matrix (row i is word i) and ``vocab.txt`` beside it, one word per line."""
-    vocab_path = out.parent / "vocab.txt"
+    vocab_path = out.parent / SIDE_FILES["npy"]
 
     def write(stream: BinaryIO) -> None:
         dtype = np.dtype(rows.dtype).newbyteorder("<")
@@ -139,7 +139,7 @@ def _write_npy(rows: _Rows, out: Path) -> list[Path]:
 
 def _write_tsv(rows: _Rows, out: Path) -> list[Path]:
     """TensorBoard projector files: ``vectors.tsv`` (tab-separated values) and ``metadata.tsv`` (one word a line)."""
-    metadata_path = out.parent / "metadata.tsv"
+    metadata_path = out.parent / SIDE_FILES["tsv"]
 
     def write(stream: BinaryIO) -> None:
         for words, matrix in rows.slices():
@@ -158,6 +158,7 @@ def _write_safetensors(rows: _Rows, out: Path) -> list[Path]:
 
 
 Writer = Callable[[_Rows, Path], list[Path]]
+SIDE_FILES = {"npy": "vocab.txt", "tsv": "metadata.tsv"}  # the word list some formats write beside the vectors
 FORMATS: dict[str, tuple[str, Writer, Callable[[str], bool]]] = {
     "npy": ("embeddings.npy", _write_npy, _fits_a_line),
     "txt": ("embeddings.txt", _write_word2vec_text, _holds_no_space),
@@ -207,6 +208,12 @@ def export(
     if path.name in MODEL_FILES and (path.parent / CONFIG).is_file():
         raise UsageError(
             f"--out {path} is the {path.name} of the embedcli model in {path.parent}; write the export to another file or folder"
+        )
+    side = path.parent / SIDE_FILES.get(fmt, "")
+    if fmt in SIDE_FILES and (path.name == side.name or (path.exists() and side.exists() and os.path.samefile(path, side))):
+        raise UsageError(
+            f"--out {path} is the {side.name} that the {fmt} format writes beside the vectors; "
+            f"name the vectors file otherwise, e.g. --out {path.parent / default_name}"
         )
     candidates = range(min(limit, len(vectors)) if limit else len(vectors))
     keep = np.fromiter((row for row in candidates if fits(vectors.words[row])), dtype=np.int64)

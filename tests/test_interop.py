@@ -97,6 +97,17 @@ def test_word_lists_stay_in_step_with_the_rows_whatever_the_words_hold(tmp_path,
         assert [int(row.argmax()) for row in matrix] == [0, 2, 4, 6, 8]
 
 
+@pytest.mark.parametrize(("fmt", "side"), [("npy", "vocab.txt"), ("tsv", "metadata.tsv")])
+def test_export_refuses_an_out_that_is_the_word_list_the_format_writes_beside_it(demo_model, tmp_path, fmt, side):
+    (tmp_path / side).write_text("an earlier export's words\n")
+    result = run_cli("export", "--format", fmt, "--model", demo_model, "--out", tmp_path / side)
+    lines = result.stderr.strip().splitlines()
+    assert result.code == 2 and len(lines) == 1, result.stderr
+    assert f"is the {side} that the {fmt} format writes beside the vectors" in lines[0]
+    assert [path.name for path in tmp_path.iterdir()] == [side]
+    assert (tmp_path / side).read_text() == "an earlier export's words\n"
+
+
 @pytest.mark.parametrize("suffix", ["", ".gz"])
 def test_import_skips_a_byte_order_mark_and_reads_compressed_files(tmp_path, suffix):
     import gzip
