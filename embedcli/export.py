@@ -24,7 +24,18 @@ import numpy as np
 
 from .corpus import _COMPRESSED, decode
 from .errors import UsageError
-from .store import CONFIG, MODEL_FILES, ROWS_PER_WRITE, atomic_write, check_output_dir, remove_checkpoint, save_model, write_tensors
+from .store import (
+    CONFIG,
+    MODEL_FILES,
+    ROWS_PER_WRITE,
+    atomic_write,
+    check_output_dir,
+    locked,
+    remove_checkpoint,
+    save_model,
+    scratch_matrix,
+    write_tensors,
+)
 from .vectors import Vectors
 from .vocab import new_tokenizer
 
@@ -333,7 +344,9 @@ def import_vectors(
     check_output_dir(out_dir, force=force)
     created = not out_dir.exists()
     try:
-        return _import(path, out_dir, fmt, limit)
+        out_dir.mkdir(parents=True, exist_ok=True)
+        with locked(out_dir, "import"):  # a training writing there refuses it, and is refused while it runs
+            return _import(path, out_dir, fmt, limit)
     except BaseException:
         if created:  # a failed import leaves no folder of its own behind
             shutil.rmtree(out_dir, ignore_errors=True)
@@ -371,9 +384,8 @@ def _import(path: Path, out_dir: Path, fmt: str, limit: int) -> Imported:
             size = path.stat().st_size
             if rows * (4 * dim if fmt == "bin" else 2 * dim) > size and opener is open:  # the fewest bytes a row can take
                 raise UsageError(f"{path} is truncated: expected {rows} vectors of {dim} values, but it holds only {size} bytes")
-            out_dir.mkdir(parents=True, exist_ok=True)
             scratch = out_dir / ".import-vectors.tmp"
-            matrix = np.memmap(scratch, dtype=np.float32, mode="w+", shape=(max(rows, 1), dim))
+            matrix = scratch_matrix(scratch, (max(rows, 1), dim))  # removes the file itself if it fails
             try:
                 read = _read_binary if fmt == "bin" else _read_text
                 words, invalid = read(reader, matrix, rows, dim, path)
