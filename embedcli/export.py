@@ -13,6 +13,7 @@ import gzip
 import json
 import lzma
 import os
+import re
 import shutil
 import zlib
 from collections.abc import Callable, Iterator
@@ -24,7 +25,18 @@ import numpy as np
 
 from .corpus import _COMPRESSED, decode
 from .errors import UsageError
-from .store import CONFIG, MODEL_FILES, ROWS_PER_WRITE, atomic_write, check_output_dir, remove_checkpoint, save_model, write_tensors
+from .store import (
+    CONFIG,
+    MODEL_FILES,
+    ROWS_PER_WRITE,
+    atomic_write,
+    check_output_dir,
+    locked,
+    remove_checkpoint,
+    save_model,
+    scratch_matrix,
+    write_tensors,
+)
 from .vectors import Vectors
 from .vocab import new_tokenizer
 
@@ -123,7 +135,7 @@ def _write_word2vec_binary(rows: _Rows, out: Path) -> list[Path]:
 
 def _write_npy(rows: _Rows, out: Path) -> list[Path]:
     """A ``.npy`` matrix (row i is word i) and ``vocab.txt`` beside it, one word per line."""
-    vocab_path = out.parent / "vocab.txt"
+    vocab_path = out.parent / SIDE_FILES["npy"]
 
     def write(stream: BinaryIO) -> None:
         dtype = np.dtype(rows.dtype).newbyteorder("<")
@@ -139,7 +151,7 @@ def _write_npy(rows: _Rows, out: Path) -> list[Path]:
 
 def _write_tsv(rows: _Rows, out: Path) -> list[Path]:
     """TensorBoard projector files: ``vectors.tsv`` (tab-separated values) and ``metadata.tsv`` (one word a line)."""
-    metadata_path = out.parent / "metadata.tsv"
+    metadata_path = out.parent / SIDE_FILES["tsv"]
 
     def write(stream: BinaryIO) -> None:
         for words, matrix in rows.slices():
@@ -158,6 +170,7 @@ def _write_safetensors(rows: _Rows, out: Path) -> list[Path]:
 
 
 Writer = Callable[[_Rows, Path], list[Path]]
+SIDE_FILES = {"npy": "vocab.txt", "tsv": "metadata.tsv"}  # the word list some formats write beside the vectors
 FORMATS: dict[str, tuple[str, Writer, Callable[[str], bool]]] = {
     "npy": ("embeddings.npy", _write_npy, _fits_a_line),
     "txt": ("embeddings.txt", _write_word2vec_text, _holds_no_space),
@@ -208,6 +221,12 @@ def export(
         raise UsageError(
             f"--out {path} is the {path.name} of the embedcli model in {path.parent}; write the export to another file or folder"
         )
+    side = path.parent / SIDE_FILES.get(fmt, "")
+    if fmt in SIDE_FILES and (path.name == side.name or (path.exists() and side.exists() and os.path.samefile(path, side))):
+        raise UsageError(
+            f"--out {path} is the {side.name} that the {fmt} format writes beside the vectors; "
+            f"name the vectors file otherwise, e.g. --out {path.parent / default_name}"
+        )
     candidates = range(min(limit, len(vectors)) if limit else len(vectors))
     keep = np.fromiter((row for row in candidates if fits(vectors.words[row])), dtype=np.int64)
     paths = writer(_Rows(vectors, keep, normalize, np.dtype(DTYPES[dtype])), path)
@@ -227,6 +246,10 @@ class Imported:
     rows: int
     dim: int
     invalid_bytes: int
+
+
+_WORD_END = re.compile(rb"[ \n]")
+_ROW_LOOKAHEAD = 64  # bytes per value to look at past a row's word: a decimal value takes far fewer
 
 
 class _Reader:
@@ -272,6 +295,23 @@ class _Reader:
         self.position = end + 1
         return word
 
+    def peek_row(self, after: int) -> tuple[bytes, bytes | None]:
+        """The word ahead (up to the first space or line break, however long it is) and up to ``after``
+        bytes past its space, without consuming them; ``None`` for those where a line break or the
+        end of the file ends the word."""
+        start = self.position
+        while (end := _WORD_END.search(self.buffer, start)) is None:
+            scanned = len(self.buffer) - self.position
+            if not self._fill(scanned + 1):
+                return self.buffer[self.position :], None
+            start = self.position + scanned
+        length = end.start() - self.position
+        if end.group() != b" ":
+            return self.buffer[self.position : end.start()], None
+        self._fill(length + 1 + after)  # may move the buffer: offsets from the position stay valid
+        word_start = self.position
+        return self.buffer[word_start : word_start + length], self.buffer[word_start + length + 1 : word_start + length + 1 + after]
+
     def peek(self, size: int) -> bytes:
         """Up to ``size`` bytes ahead, without consuming them."""
         self._fill(size)
@@ -285,24 +325,53 @@ class _Reader:
         return data
 
 
+_INTEGER = re.compile(rb"[+-]?[0-9]+")
+
+
 def _header(line: bytes) -> tuple[int, int] | None:
+    """``(count, dim)`` of a word2vec header line: two integers (a negative one is a broken header,
+    refused by the caller, not a GloVe row of one value)."""
     fields = line.split()
-    if len(fields) == 2 and all(field.isdigit() for field in fields):
+    if len(fields) == 2 and all(_INTEGER.fullmatch(field) for field in fields):
         return int(fields[0]), int(fields[1])
     return None
 
 
-def _looks_like_text(record: bytes, dim: int) -> bool:
-    """A text record is a word and ``dim`` values on one line; binary float bytes almost never split so."""
-    fields = record.decode("utf-8", errors="replace").split()
-    if len(fields) == dim + 1:
-        return True
+def _shown(line: bytes) -> str:
+    """The start of a line of the file, as text for a message."""
+    return line[:60].decode("utf-8", errors="replace").strip()
+
+
+def _holds_values(after_word: bytes | None, dim: int) -> bool:
+    """The rest of a row's line (after the word and its space) ends in ``dim`` decimal values."""
+    if after_word is None:
+        return False
+    fields = after_word.split(b"\n", 1)[0].decode("utf-8", errors="replace").split()
+    if len(fields) < dim:
+        return False
     try:
         with np.errstate(over="ignore"):  # only whether they parse matters here
             np.array(fields[-dim:], dtype=np.float32)
     except ValueError:
         return False
-    return len(fields) > dim + 1
+    return True
+
+
+def _is_text(after_word: bytes | None, dim: int) -> bool:
+    """Whether a row whose word is followed by ``after_word`` is text rather than word2vec binary.
+
+    Text: decimal values, or at least printable characters up to the line break (a row with a
+    bad value, which the text reader then names by line). Binary float bytes are almost never
+    all printable: 0.0 and 1.0 alone hold zero bytes. ``None``: the word ended the line, which
+    a binary word never does.
+    """
+    if after_word is None or _holds_values(after_word, dim):
+        return True
+    try:
+        line = after_word.split(b"\n", 1)[0].decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return line.replace("\t", " ").replace("\r", "").isprintable()
 
 
 def import_vectors(
@@ -326,7 +395,9 @@ def import_vectors(
     check_output_dir(out_dir, force=force)
     created = not out_dir.exists()
     try:
-        return _import(path, out_dir, fmt, limit)
+        out_dir.mkdir(parents=True, exist_ok=True)
+        with locked(out_dir, "import"):  # a training writing there refuses it, and is refused while it runs
+            return _import(path, out_dir, fmt, limit)
     except BaseException:
         if created:  # a failed import leaves no folder of its own behind
             shutil.rmtree(out_dir, ignore_errors=True)
@@ -350,6 +421,13 @@ def _import(path: Path, out_dir: Path, fmt: str, limit: int) -> Imported:
             if first is None:
                 raise UsageError(f"{path} is empty")
             header = _header(first)
+            if header is not None and min(header) < 1:
+                raise UsageError(
+                    f"{path} line 1: the header '{_shown(first)}' promises {header[0]} vectors of {header[1]} values; "
+                    f"a word2vec header is 'count dim', both 1 or more"
+                )
+            if header is None and len(first.split()) < 2:
+                raise UsageError(f"{path} line 1: expected a word and its values, found '{_shown(first)}'")
             fmt = _resolve_format(fmt, header, reader, path)
             if header is None:
                 dim = len(first.split()) - 1
@@ -358,15 +436,12 @@ def _import(path: Path, out_dir: Path, fmt: str, limit: int) -> Imported:
                 stream.seek(start)
             else:
                 count, dim = header
-            if dim < 1:
-                raise UsageError(f"{path} line 1: expected a word and its values, found {first[:60]!r}")
             rows = min(count, limit) if limit else count
             size = path.stat().st_size
             if rows * (4 * dim if fmt == "bin" else 2 * dim) > size and opener is open:  # the fewest bytes a row can take
                 raise UsageError(f"{path} is truncated: expected {rows} vectors of {dim} values, but it holds only {size} bytes")
-            out_dir.mkdir(parents=True, exist_ok=True)
             scratch = out_dir / ".import-vectors.tmp"
-            matrix = np.memmap(scratch, dtype=np.float32, mode="w+", shape=(max(rows, 1), dim))
+            matrix = scratch_matrix(scratch, (max(rows, 1), dim))  # removes the file itself if it fails
             try:
                 read = _read_binary if fmt == "bin" else _read_text
                 words, invalid = read(reader, matrix, rows, dim, path)
@@ -408,11 +483,15 @@ def _resolve_format(fmt: str, header: tuple[int, int] | None, reader: _Reader, p
     if fmt != "auto":
         if fmt in ("txt", "bin") and header is None:
             raise UsageError(f"{path} has no 'count dim' header line; for vectors without one use --format glove")
+        if fmt == "bin" and _holds_values(reader.peek_row(_ROW_LOOKAHEAD * header[1])[1], header[1]):
+            raise UsageError(
+                f"{path} does not look like word2vec binary: its first row is text; "
+                f"use --format txt, or leave --format out to detect it"
+            )
         return fmt
     if header is None:
         return "glove"
-    record = reader.peek(1 << 16).split(b"\n", 1)[0]
-    return "txt" if _looks_like_text(record, header[1]) else "bin"
+    return "txt" if _is_text(reader.peek_row(_ROW_LOOKAHEAD * header[1])[1], header[1]) else "bin"
 
 
 def _count_lines(path: Path, opener: Callable = open) -> int:

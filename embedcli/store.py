@@ -78,12 +78,50 @@ def _written(path: Path, write: Callable[[BinaryIO], None]) -> str:
     except BaseException as error:
         Path(temporary).unlink(missing_ok=True)
         if isinstance(error, OSError) and error.errno in NO_SPACE:
-            raise DiskFullError(
-                f"the disk is full (or a quota was reached) while writing {path}; "
-                f"nothing in {path.parent} was changed: free some space and run again"
-            ) from None
+            raise _disk_full(path) from None
         raise
     return temporary
+
+
+def _disk_full(path: Path) -> DiskFullError:
+    return DiskFullError(
+        f"the disk is full (or a quota was reached) while writing {path}; "
+        f"nothing in {path.parent} was changed: free some space and run again"
+    )
+
+
+def scratch_matrix(path: Path, shape: tuple[int, int]) -> np.memmap:
+    """A new float32 file at ``path``, memory-mapped for writing, with its disk space reserved first.
+
+    A sparse file takes its blocks only as pages are written, and a page that a full disk cannot
+    hold kills the process with SIGBUS; reserving them makes a full disk a DiskFullError here.
+    The caller removes ``path`` when done; it is removed here if this fails.
+    """
+    path = Path(path)
+    try:
+        with open(path, "wb") as stream:
+            _reserve(stream.fileno(), int(np.prod(shape)) * 4)
+        return np.memmap(path, dtype=np.float32, mode="r+", shape=shape)
+    except BaseException as error:
+        path.unlink(missing_ok=True)
+        if isinstance(error, OSError) and error.errno in NO_SPACE:
+            raise _disk_full(path) from None
+        raise
+
+
+def _reserve(handle: int, size: int) -> None:
+    """Give the file ``size`` bytes of zeros on disk, not a hole."""
+    if hasattr(os, "posix_fallocate"):
+        try:
+            os.posix_fallocate(handle, 0, size)
+            return
+        except OSError as error:
+            if error.errno not in (errno.EINVAL, errno.EOPNOTSUPP, errno.ENOSYS):  # else: a file system without it
+                raise
+    zeros = memoryview(bytes(1 << 20))
+    written = 0
+    while written < size:
+        written += os.write(handle, zeros[: min(len(zeros), size - written)])
 
 
 def _write_all(files: list[tuple[Path, Callable[[BinaryIO], None]]]) -> None:
@@ -122,11 +160,12 @@ def _sync_folder(folder: Path) -> None:
 
 
 @contextlib.contextmanager
-def locked(out_dir: Path) -> Iterator[None]:
-    """Hold ``out_dir/.lock`` while training writes there; a second training is refused.
+def locked(out_dir: Path, what: str = "training") -> Iterator[None]:
+    """Hold ``out_dir/.lock`` while a training (or an ``import``: ``what``) writes there; a second writer is refused.
 
     An advisory ``flock``: the kernel drops it when the process dies, even by ``kill -9``,
-    so a stale lock never blocks a resume.
+    so a stale lock never blocks a resume. The lock file names the holder's pid and ``what``,
+    for the refusal's message.
     """
     path = Path(out_dir) / LOCK
     handle = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
@@ -137,7 +176,7 @@ def locked(out_dir: Path) -> Iterator[None]:
             raise _busy(out_dir, handle) from None
         os.ftruncate(handle, 0)
         os.lseek(handle, 0, os.SEEK_SET)
-        os.write(handle, f"{os.getpid()}\n".encode())
+        os.write(handle, f"{os.getpid()} {what}\n".encode())
         yield
     finally:
         os.close(handle)  # releases the lock
@@ -145,14 +184,15 @@ def locked(out_dir: Path) -> Iterator[None]:
 
 def _busy(out_dir: Path, handle: int) -> EmbedcliError:
     os.lseek(handle, 0, os.SEEK_SET)
-    owner = os.read(handle, 32).decode("ascii", "replace").strip() or "another process"
+    owner, _, what = os.read(handle, 64).decode("ascii", "replace").strip().partition(" ")
     return EmbedcliError(
-        f"another embedcli training (pid {owner}) is writing {out_dir}; wait for it to finish or choose another --out"
+        f"another embedcli {what or 'training'} (pid {owner or '?'}) is writing {out_dir}; "
+        f"wait for it to finish or choose another --out"
     )
 
 
 def _refuse_if_locked(out_dir: Path) -> None:
-    """The error of :func:`locked` if a training holds ``out_dir`` now; nothing otherwise."""
+    """The error of :func:`locked` if a training or import holds ``out_dir`` now; nothing otherwise."""
     try:
         handle = os.open(Path(out_dir) / LOCK, os.O_RDWR)
     except OSError:  # no lock file (or not ours to open): no training there

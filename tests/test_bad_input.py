@@ -131,6 +131,8 @@ def _setup(case: str, tmp: Path, corpus: Path, model: Path) -> list[str]:
     if case == "export over another model's file":
         shutil.copytree(model, tmp / "other")
         return ["export", "--format", "safetensors", "--model", str(model), "--out", str(tmp / "other")]
+    if case == "export over its own word list":
+        return ["export", "--format", "npy", "--model", str(model), "--out", str(tmp / "vocab.txt")]
     if case == "float16 text export":
         return ["export", "--format", "txt", "--dtype", "float16", "--model", str(model), "--out", str(tmp / "e.txt")]
     if case == "import an npy export":
@@ -196,6 +198,7 @@ CASES = {
     "export into a missing folder": (2, "does not exist"),
     "export over the model's own file": (2, "is the model's own embeddings.safetensors"),
     "export over another model's file": (2, "is the embeddings.safetensors of the embedcli model in"),
+    "export over its own word list": (2, "vocab.txt is the vocab.txt that the npy format writes beside the vectors"),
     "neighbors -1": (2, "--neighbors"),
     "float16 text export": (2, "--dtype applies to the npy and safetensors formats"),
     "import from stdin": (2, "import reads a file, not stdin"),

@@ -97,6 +97,17 @@ def test_word_lists_stay_in_step_with_the_rows_whatever_the_words_hold(tmp_path,
         assert [int(row.argmax()) for row in matrix] == [0, 2, 4, 6, 8]
 
 
+@pytest.mark.parametrize(("fmt", "side"), [("npy", "vocab.txt"), ("tsv", "metadata.tsv")])
+def test_export_refuses_an_out_that_is_the_word_list_the_format_writes_beside_it(demo_model, tmp_path, fmt, side):
+    (tmp_path / side).write_text("an earlier export's words\n")
+    result = run_cli("export", "--format", fmt, "--model", demo_model, "--out", tmp_path / side)
+    lines = result.stderr.strip().splitlines()
+    assert result.code == 2 and len(lines) == 1, result.stderr
+    assert f"is the {side} that the {fmt} format writes beside the vectors" in lines[0]
+    assert [path.name for path in tmp_path.iterdir()] == [side]
+    assert (tmp_path / side).read_text() == "an earlier export's words\n"
+
+
 @pytest.mark.parametrize("suffix", ["", ".gz"])
 def test_import_skips_a_byte_order_mark_and_reads_compressed_files(tmp_path, suffix):
     import gzip
@@ -168,6 +179,10 @@ BAD_IMPORTS = {
     "not a number": (b"1 2\na 1 x\n", "line 2: a value is not a number"),
     "truncated binary": (b"2 2\na " + np.ones(2, "<f4").tobytes() + b"\nb " + b"\0\0", "truncated"),
     "empty": (b"", "is empty"),
+    "header of no vectors": (b"0 2\n", "line 1: the header '0 2' promises 0 vectors of 2 values"),
+    "header of no values": (b"2 0\na\nb\n", "line 1: the header '2 0' promises 2 vectors of 0 values"),
+    "header with a negative number": (b"2 -2\na 1\nb 2\n", "line 1: the header '2 -2' promises"),
+    "a word without values": (b"hello\n", "line 1: expected a word and its values, found 'hello'"),
 }
 
 
@@ -180,6 +195,39 @@ def test_bad_vectors_files_get_one_clear_line(tmp_path, case):
     lines = result.stderr.strip().splitlines()
     assert result.code == 2 and len(lines) == 1 and words in lines[0], result.stderr
     assert not (tmp_path / "model" / "config.json").exists()
+
+
+def test_format_bin_on_a_text_file_says_so(tmp_path):
+    path = tmp_path / "v.txt"
+    path.write_bytes(b"2 2\n7 1 2\n8 3 4\n")
+    result = run_cli("import", path, "--format", "bin", "--out", tmp_path / "model")
+    lines = result.stderr.strip().splitlines()
+    assert result.code == 2 and len(lines) == 1, result.stderr
+    assert "does not look like word2vec binary" in lines[0] and "--format txt" in lines[0]
+    assert not (tmp_path / "model").exists()
+
+
+@pytest.mark.parametrize("fmt", ["txt", "bin"])
+@pytest.mark.parametrize("length", [70_000, 1_200_000])
+def test_auto_tells_text_from_binary_whatever_the_length_of_the_first_word(tmp_path, fmt, length):
+    """A word longer than any look-ahead (training cuts words at about a million characters) must not turn text into binary."""
+    words = ["a" * length, "b", "c" * (length // 2)]
+    exported = Vectors(words, torch.randn(3, 5))
+    export(exported, fmt, tmp_path / f"e.{fmt}")
+    result = run_cli("import", tmp_path / f"e.{fmt}", "--out", tmp_path / "model")
+    assert result.code == 0 and f"({fmt})" in result.stderr, result.stderr
+    back = embedcli.load(tmp_path / "model")
+    assert back.words == words and torch.equal(back.matrix, exported.matrix)
+
+
+@pytest.mark.parametrize("values", [[[1.0], [0.0]], [[0.5], [-2.0]], [[1.0, 2.0], [3.0, 4.0]]])
+def test_auto_reads_binary_vectors_of_few_values_as_binary(tmp_path, values):
+    """The bytes of one or two float32 values hold no space, so they once split like a text row."""
+    exported = Vectors(["a", "b"], torch.tensor(values))
+    export(exported, "bin", tmp_path / "e.bin")
+    result = run_cli("import", tmp_path / "e.bin", "--out", tmp_path / "model")
+    assert result.code == 0 and "(bin)" in result.stderr, result.stderr
+    assert torch.equal(embedcli.load(tmp_path / "model").matrix, exported.matrix)
 
 
 def test_invalid_utf8_words_are_replaced_and_counted(tmp_path):

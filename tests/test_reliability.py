@@ -196,6 +196,69 @@ def test_a_second_training_into_the_same_folder_is_refused(tmp_path, small_corpu
         assert result.code == 1 and "another embedcli training" in result.stderr
 
 
+def _vectors_file(path: Path, rows: int, dim: int) -> Path:
+    matrix = np.random.default_rng(0).standard_normal((rows, dim))
+    path.write_text(f"{rows} {dim}\n" + "".join(f"w{i} " + " ".join(f"{x:.4f}" for x in row) + "\n" for i, row in enumerate(matrix)))
+    return path
+
+
+def _files(folder: Path) -> dict[str, bytes]:
+    return {path.name: path.read_bytes() for path in folder.iterdir() if path.is_file() and path.name != ".lock"}
+
+
+def test_an_import_into_a_folder_being_written_is_refused_and_refuses_a_training(tmp_path, small_corpus):
+    model = tmp_path / "model"
+    assert run_cli("import", _vectors_file(tmp_path / "a.txt", 3, 4), "--out", model).code == 0
+    before = _files(model)
+    with locked(model):  # a training is writing there
+        result = run_cli("import", _vectors_file(tmp_path / "b.txt", 5, 4), "--out", model)
+        assert result.code == 1 and len(result.stderr.strip().splitlines()) == 1, result.stderr
+        assert "another embedcli training (pid" in result.stderr and "choose another --out" in result.stderr
+    assert _files(model) == before
+    with locked(model, "import"):  # what an import holds while it writes
+        result = run_cli("train", small_corpus, "--out", model, "--quiet")
+        assert result.code == 1 and "another embedcli import (pid" in result.stderr, result.stderr
+    assert _files(model) == before
+
+
+# A file-size limit fails every write past it, as a full disk does (and preallocating past it too).
+_FILE_SIZE_LIMIT = [
+    sys.executable, "-c",
+    "import os, resource, sys; resource.setrlimit(resource.RLIMIT_FSIZE, (200_000, 200_000)); os.execv(sys.argv[1], sys.argv[1:])",
+]
+
+
+@pytest.mark.parametrize("into", ["a model", "a new folder"])
+def test_an_import_that_fills_the_disk_gets_one_line_and_leaves_nothing(tmp_path, into):
+    model = tmp_path / "model"
+    if into == "a model":
+        assert run_cli("import", _vectors_file(tmp_path / "a.txt", 3, 4), "--out", model).code == 0
+    before = _files(model) if model.exists() else None
+    result = run_cli("import", _vectors_file(tmp_path / "big.txt", 5000, 50), "--out", model, prefix=_FILE_SIZE_LIMIT)
+    lines = result.stderr.strip().splitlines()
+    assert result.code == 1 and len(lines) == 1, result.stderr
+    assert "the disk is full" in lines[0] and f"nothing in {model} was changed" in lines[0]
+    if before is None:
+        assert not model.exists()
+    else:
+        assert _files(model) == before and not [path for path in model.iterdir() if path.name.endswith(".tmp")]
+
+
+@pytest.mark.skipif(not hasattr(os, "geteuid") or os.geteuid() != 0, reason="mounts a small tmpfs: needs root")
+def test_an_import_onto_a_full_tmpfs_gets_one_line_not_a_bus_error(tmp_path):
+    """The matrix an import fills was a sparse memory-mapped file: a page a full tmpfs could not hold killed it with SIGBUS."""
+    small = tmp_path / "small"
+    small.mkdir()
+    if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(small)], capture_output=True).returncode:
+        pytest.skip("cannot mount a tmpfs here")
+    try:
+        result = run_cli("import", _vectors_file(tmp_path / "big.txt", 10_000, 50), "--out", small / "model")  # 2 MB of float32
+        assert result.code == 1 and "the disk is full" in result.stderr, result.stderr
+        assert len(result.stderr.strip().splitlines()) == 1 and not list(small.iterdir())
+    finally:
+        subprocess.run(["umount", str(small)], check=False)
+
+
 def test_a_full_disk_while_saving_keeps_the_previous_model(tmp_path, demo_model, monkeypatch):
     model = tmp_path / "model"
     shutil.copytree(demo_model, model)
