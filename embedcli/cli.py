@@ -293,7 +293,7 @@ def plot(
 def export(
     format: Annotated[str, typer.Option("--format", "-f", help=f"Output format: {', '.join(FORMATS)}.")] = "npy",
     model: ModelOption = Path("embeddings"),
-    out: Annotated[Optional[Path], typer.Option("--out", "-o", help="File to write (default: per format, in the current folder).")] = None,
+    out: Annotated[Optional[str], typer.Option("--out", "-o", help="File or folder to write (default: per format, in the current folder).", show_default=False)] = None,
     limit: Annotated[int, typer.Option("--limit", help="Keep only the N most frequent words (0: all).")] = 0,
     normalize: Annotated[bool, typer.Option("--normalize", help="Write unit-length vectors.")] = False,
     dtype: Annotated[str, typer.Option("--dtype", help="float32 or float16 (npy, safetensors).")] = "float32",

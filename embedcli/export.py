@@ -209,6 +209,8 @@ def export(
         raise UsageError(f"--dtype applies to the npy and safetensors formats; the {fmt} format writes decimal text")
     default_name, writer, fits = FORMATS[fmt]
     path = Path(out) if out is not None else Path(default_name)
+    if out is not None and os.fspath(out).endswith(("/", os.sep)) and not path.is_dir():  # Path drops the slash
+        raise UsageError(f"--out {os.fspath(out)}: folder {path} does not exist")
     if path.is_dir():
         path = path / default_name
     if not path.parent.is_dir():

@@ -126,6 +126,8 @@ def _setup(case: str, tmp: Path, corpus: Path, model: Path) -> list[str]:
         return ["export", "--format", "xls", "--model", str(model), "--out", str(tmp / "x")]
     if case == "export into a missing folder":
         return ["export", "--format", "npy", "--model", str(model), "--out", str(tmp / "no" / "x.npy")]
+    if case == "export into a missing folder named with a slash":
+        return ["export", "--format", "npy", "--model", str(model), "--out", f"{tmp / 'sub'}/"]
     if case == "export over the model's own file":
         return ["export", "--format", "safetensors", "--model", str(model), "--out", str(model)]
     if case == "export over another model's file":
@@ -196,6 +198,7 @@ CASES = {
     "import a header larger than the file": (2, "is truncated: expected 99999999999 vectors"),
     "unknown export format": (2, "unknown export format 'xls'"),
     "export into a missing folder": (2, "does not exist"),
+    "export into a missing folder named with a slash": (2, "sub/: folder"),
     "export over the model's own file": (2, "is the model's own embeddings.safetensors"),
     "export over another model's file": (2, "is the embeddings.safetensors of the embedcli model in"),
     "export over its own word list": (2, "vocab.txt is the vocab.txt that the npy format writes beside the vectors"),
