@@ -24,6 +24,11 @@ from .errors import CorpusError
 # what a damaged .gz/.bz2/.xz raises while it is read (zlib.error is not an OSError)
 _DAMAGED = (OSError, EOFError, lzma.LZMAError, zlib.error)
 BLOCK_BYTES = 1 << 20  # read size, and the longest piece a single line is cut into
+HEAD_BYTES = 8192  # what is read of a file to tell text from binary
+# At most this share of a text file's first bytes may be NULs, or bytes that are not UTF-8 besides
+# them: a NUL here and there in text is damage, where images, executables, UTF-16 text and
+# int32 arrays hold far more (and compressed data is almost never valid UTF-8).
+MOST_NOT_TEXT = 0.01
 _COMPRESSED = {".gz": gzip.open, ".bz2": bz2.open, ".xz": lzma.open}
 _ERROR_HANDLER = "embedcli.count-invalid"
 _invalid_bytes = [0]
@@ -41,8 +46,11 @@ class Corpus:
     """One or more text sources read as lines; iterate it as often as needed.
 
     ``paths`` may name files, folders (their text files, recursively, in sorted
-    order) and ``-`` for stdin. Stdin, named pipes and devices can be read once
-    only: call :meth:`spool_stdin` before iterating twice.
+    order, but not hidden ones nor the folders of ``leave_out``: the model folder
+    being written) and ``-`` for stdin, once. A folder's files that are not text
+    (binary, UTF-16) are left out and listed in ``skipped``; a named one is an
+    error. Stdin, named pipes and devices can be read once only: call
+    :meth:`spool_stdin` before iterating twice.
 
     ``max_words`` (0: no limit) stops reading after the line that brings the
     whitespace-separated words to that many, so that an endless stream ends; a
@@ -50,14 +58,31 @@ class Corpus:
     yields reach a ``--max-tokens`` of the same number.
     """
 
-    def __init__(self, paths: Sequence[str | os.PathLike], *, max_words: int = 0) -> None:
+    def __init__(
+        self, paths: Sequence[str | os.PathLike], *, max_words: int = 0, leave_out: Sequence[str | os.PathLike] = ()
+    ) -> None:
         if not paths:
             raise CorpusError("no corpus given; name one or more text files, folders or '-'")
+        stdin_count = sum(str(path) == "-" for path in paths)
+        if stdin_count > 1:  # the first would read it all and leave the others nothing
+            raise CorpusError(f"- (stdin) is named {stdin_count} times, but stdin can be read only once: name it once")
+        left_out = {Path(folder).resolve() for folder in leave_out}
         self.files: list[Path] = []
+        self.skipped: list[tuple[Path, str]] = []  # a folder's files that are not text, with their kind (see _kind)
         for path in paths:
-            self.files.extend(_expand(str(path)))
+            files, skipped = _expand(str(path), left_out)
+            self.files.extend(files)
+            self.skipped.extend(skipped)
         self.max_words = max_words
         self.invalid_bytes = 0
+
+    def skipped_note(self) -> str | None:
+        """One line on the files of folders left out as not text, or None when there were none."""
+        if not self.skipped:
+            return None
+        if len(self.skipped) == 1:
+            return f"1 file in the corpus folders is not UTF-8 text and was skipped: {_example(self.skipped)}"
+        return f"{len(self.skipped)} files in the corpus folders are not UTF-8 text and were skipped, e.g. {_example(self.skipped)}"
 
     def needs_spooling(self) -> bool:
         """Whether a source can be read once only (stdin, a named pipe, a device): see :meth:`spool_stdin`."""
@@ -82,7 +107,6 @@ class Corpus:
         return self
 
     def _spool(self, path: Path, spooled: Path) -> None:
-        name = "- (stdin)" if path == Path("-") else str(path)
         compressed = path.suffix.lower() in _COMPRESSED
         words = 0
         in_word = False  # whether the last byte copied was part of a word
@@ -91,8 +115,8 @@ class Corpus:
             source = sys.stdin.buffer if path == Path("-") else _open_raw(path)
             try:
                 while block := source.read(BLOCK_BYTES):
-                    if first and not compressed and b"\0" in block[:8192]:
-                        raise CorpusError(f"corpus {name} looks like a binary file, not text")
+                    if first and not compressed:
+                        _refuse_unless_text(path, _kind(block[:HEAD_BYTES], whole=len(block) < HEAD_BYTES))
                     first = False
                     out.write(block)
                     if self.max_words and not compressed:
@@ -105,8 +129,8 @@ class Corpus:
             finally:
                 if source is not sys.stdin.buffer:
                     source.close()
-        if compressed and not _is_text(spooled):
-            raise CorpusError(f"corpus {name} looks like a binary file, not text")
+        if compressed:
+            _refuse_unless_text(path, _kind_of(spooled))
 
     def fingerprint(self) -> list[list]:
         """Path, size, modification and change time of each file: what a token cache is keyed by.
@@ -238,9 +262,10 @@ def _line_start_after(path: Path, offset: int, *, search: int = 4 * BLOCK_BYTES)
         return offset + newline + 1
 
 
-def _expand(path: str) -> list[Path]:
+def _expand(path: str, left_out: set[Path]) -> tuple[list[Path], list[tuple[Path, str]]]:
+    """The files ``path`` names, and the files of a folder left out as not text (with their kind)."""
     if path == "-":
-        return [Path("-")]
+        return [Path("-")], []
     target = Path(path)
     try:
         info = target.stat()
@@ -249,28 +274,57 @@ def _expand(path: str) -> list[Path]:
     except OSError as error:
         raise CorpusError(f"cannot read corpus {path}: {error.strerror}") from None
     if stat.S_ISDIR(info.st_mode):
-        found = [
-            child
-            for child in sorted(target.rglob("*"))
-            if child.is_file()
-            and not any(part.startswith(".") for part in child.relative_to(target).parts)
-            and _is_text(child)
-        ]
+        found, skipped = [], []
+        for child in _walk(target, left_out):
+            kind = _kind_of(child)
+            if kind == "text":
+                found.append(child)
+            else:
+                skipped.append((child, kind))
         if not found:
             if not os.access(target, os.R_OK | os.X_OK):
                 raise CorpusError(f"cannot read corpus folder {path}: permission denied")
-            raise CorpusError(f"folder {path} holds no text files")
-        return found
+            more = ""
+            if skipped:
+                more = f"; {_example(skipped)} is not UTF-8 text" if len(skipped) == 1 else (
+                    f"; skipped {len(skipped)} that are not UTF-8 text, e.g. {_example(skipped)}"
+                )
+            raise CorpusError(f"folder {path} holds no text files{more}")
+        return found, skipped
     if not os.access(target, os.R_OK):
         raise CorpusError(f"cannot read corpus {path}: permission denied")
-    if stat.S_ISREG(info.st_mode) and not _is_text(target):
-        if _is_utf16(target):
-            raise CorpusError(
-                f"corpus {path} is UTF-16 text; embedcli reads UTF-8: convert it first, "
-                f"e.g. iconv -f UTF-16 -t UTF-8 {path} > corpus-utf8.txt"
-            )
-        raise CorpusError(f"corpus {path} looks like a binary file, not text")
-    return [target]
+    if stat.S_ISREG(info.st_mode):  # a pipe or a device is told from its first block, when it is spooled
+        _refuse_unless_text(target, _kind_of(target))
+    return [target], []
+
+
+def _walk(folder: Path, left_out: set[Path]) -> list[Path]:
+    """The files in ``folder`` and its sub-folders, in name order, but for hidden ones (named .*) and
+    the folders of ``left_out`` (the model folder being written); an unreadable sub-folder is an error."""
+    for out in left_out:
+        if folder.resolve().is_relative_to(out):
+            raise CorpusError(f"corpus folder {folder} is, or is inside, the model folder being written ({out}); choose another --out")
+
+    def refuse(error: OSError) -> None:
+        reason = "permission denied" if isinstance(error, PermissionError) else error.strerror or str(error)
+        raise CorpusError(f"cannot read corpus folder {error.filename}: {reason}")
+
+    found = []
+    for parent, folders, names in os.walk(folder, onerror=refuse):
+        # pruned in place, so os.walk does not go in
+        folders[:] = [name for name in folders if not name.startswith(".") and Path(parent, name).resolve() not in left_out]
+        for name in names:
+            child = Path(parent, name)
+            if name.startswith("."):
+                continue
+            try:
+                if stat.S_ISREG(child.stat().st_mode):  # follows a link, as reading it would
+                    found.append(child)
+            except PermissionError as error:  # a folder that may be listed but not entered
+                refuse(PermissionError(error.errno, error.strerror, parent))
+            except OSError:
+                continue  # a dangling link or a loop of links, as Path.is_file has it
+    return sorted(found)
 
 
 def _is_regular(path: Path) -> bool:
@@ -295,29 +349,69 @@ def _open_raw(path: Path, opener=None) -> BinaryIO:
         raise CorpusError(f"cannot read corpus {path}: {error.strerror or error}") from None
 
 
-def _is_text(path: Path) -> bool:
-    """True unless the start of the (decompressed) file holds NUL bytes; a compressed file that cannot be decompressed is an error."""
+def _kind_of(path: Path) -> str:
+    """'text', 'binary' or a UTF-16 encoding (see :func:`_kind`), from the start of the (decompressed) file;
+    a compressed file that cannot be decompressed is an error."""
     try:
         with _open_binary(path) as stream:
-            head = stream.read(8192)
+            head = stream.read(HEAD_BYTES)
     except _DAMAGED as error:
         if path.suffix.lower() in _COMPRESSED:
             raise CorpusError(f"corpus {_name(path)} is damaged: {error}") from None
-        return False
-    return b"\0" not in head
+        return "binary"
+    return _kind(head, whole=len(head) < HEAD_BYTES)
+
+
+def _kind(head: bytes, *, whole: bool) -> str:
+    """What the first bytes of a file are: 'text' (UTF-8, or nearly), 'UTF-16' (with a byte-order
+    mark, as Windows' Notepad and PowerShell write 'Unicode' text), 'UTF-16LE' or 'UTF-16BE' (without
+    one), or 'binary'. ``whole``: ``head`` is the whole file, so no character is cut at its end."""
+    if head[:2] in (codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE):
+        return "UTF-16"
+    nuls = head.count(0)
+    if not nuls:
+        return "text"  # invalid bytes are replaced and counted while reading
+    for encoding, zeros in (("UTF-16LE", head[1::2]), ("UTF-16BE", head[0::2])):
+        # ASCII in UTF-16 puts a NUL in every other byte
+        if zeros.count(0) > 0.3 * len(zeros) and nuls - zeros.count(0) < 0.1 * zeros.count(0):
+            text = head[: len(head) // 2 * 2].decode(encoding.lower(), errors="replace")
+            if sum(character.isprintable() or character.isspace() for character in text) >= 0.9 * len(text):
+                return encoding
+    if nuls > MOST_NOT_TEXT * len(head):
+        return "binary"
+    decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
+    text = decoder.decode(head.replace(b"\0", b""), final=whole)
+    invalid = text.count("\ufffd") - head.count("\ufffd".encode())
+    return "text" if invalid <= MOST_NOT_TEXT * len(head) else "binary"
+
+
+def _example(skipped: list[tuple[Path, str]]) -> str:
+    """One of the files left out as not text, and what it is: a UTF-16 one if any, as it can be converted."""
+    path, kind = next((item for item in skipped if item[1] != "binary"), skipped[0])
+    return f"{path} ({'binary' if kind == 'binary' else 'UTF-16'})"
+
+
+def _refuse_unless_text(path: Path, kind: str) -> None:
+    """A clear error for a named file, stdin or pipe that is not text; for UTF-16, how to convert it."""
+    name = _name(path)
+    if kind == "binary":
+        raise CorpusError(f"corpus {name} looks like a binary file, not text")
+    if kind == "text":
+        return
+    convert = f"iconv -f {kind} -t UTF-8"
+    suffix = path.suffix.lower()
+    if path == Path("-") or not _is_regular(path):
+        advice = f"convert it on the way in, e.g. ... | {convert} | embedcli train -"
+    elif suffix in _COMPRESSED:
+        unpack = {".gz": "zcat", ".bz2": "bzcat", ".xz": "xzcat"}[suffix]
+        advice = f"convert it first, e.g. {unpack} {path} | {convert} > corpus-utf8.txt"
+    else:
+        advice = f"convert it first, e.g. {convert} {path} > corpus-utf8.txt"
+    raise CorpusError(f"corpus {name} is UTF-16 text; embedcli reads UTF-8: {advice}")
 
 
 def _name(path: Path) -> str:
-    return "on stdin" if path == Path("-") else str(path)
-
-
-def _is_utf16(path: Path) -> bool:
-    """Starts with a UTF-16 byte-order mark (as Windows' Notepad and PowerShell write 'Unicode' text)."""
-    try:
-        with _open_binary(path) as stream:
-            return stream.read(2) in (codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)
-    except _DAMAGED:
-        return False
+    return "- (stdin)" if path == Path("-") else str(path)
 
 
 def _lines(stream: BinaryIO, path: Path) -> Iterator[str]:
@@ -332,6 +426,8 @@ def _lines(stream: BinaryIO, path: Path) -> Iterator[str]:
         text = pending + decoder.decode(block, final=not block)
         if "\r" in text:  # Windows' \r\n, and the lone \r of old Mac files, end lines too
             text = text.replace("\r\n", "\n").replace("\r", "\n")
+        if "\0" in text:  # a stray NUL in text (see _kind) separates words rather than joining them
+            text = text.replace("\0", " ")
         lines = text.split("\n")
         pending = lines.pop()
         if lines and len(lines[0]) > BLOCK_BYTES:  # what the last block left pending, ended in this one

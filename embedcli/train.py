@@ -166,7 +166,8 @@ def train(
     if group.rank == 0:
         check_output_dir(out_dir, force=force)
     created = group.rank == 0 and not out_dir.exists()
-    corpus = Corpus(corpus_paths, max_words=cfg.max_tokens)  # an endless stdin stops there
+    # an endless stdin stops at max_words; a corpus folder holding out_dir must not read the model being written
+    corpus = Corpus(corpus_paths, max_words=cfg.max_tokens, leave_out=[out_dir])
     try:
         return _train(corpus, cfg, out_dir, group, progress=progress, checkpoint=None)
     except BaseException:
@@ -216,7 +217,7 @@ def resume(
                 f"cannot resume: the corpus file {missing[0]} is gone and so is the token cache; "
                 f"name the corpus again: embedcli train CORPUS --resume {out_dir}"
             )
-        corpus = Corpus(paths)
+        corpus = Corpus(paths, leave_out=[out_dir])
     return _train(corpus, cfg, out_dir, group, progress=progress, checkpoint=(tensors, state), encoded=encoded)
 
 
@@ -249,6 +250,8 @@ def _train_in_group(
         out_dir.mkdir(parents=True, exist_ok=True)
     with locked(out_dir) if group.rank == 0 else contextlib.nullcontext():
         if encoded is None:
+            if corpus.skipped and group.rank == 0:
+                log.warning("%s", corpus.skipped_note())
             files = [str(path) for path in corpus.files]  # before stdin is spooled: '-' stays '-'
             encoded, key = group.encode(lambda: _encode(corpus, cfg, out_dir))
         else:

@@ -55,7 +55,7 @@ from .wordids import (
 log = logging.getLogger(__name__)
 
 UNKNOWN = "[UNK]"
-CACHE_FORMAT = 6  # 4: a lone \r ends a line; 5: a line of megabytes is cut into pieces of at most BLOCK_BYTES; 6: a reused tokenizer's unknown token is no word
+CACHE_FORMAT = 6  # 4: a lone \r ends a line; 5: a line of megabytes is cut into pieces of at most BLOCK_BYTES; 6: a NUL is a space, and a reused tokenizer's unknown token is no word
 BATCH_CHARS = 1 << 20  # characters of text tokenized at a time
 REMAP_TOKENS = 1 << 22  # tokens turned into rows at a time, to bound memory
 REMAP_LINES = 1 << 16

@@ -37,6 +37,24 @@ def _setup(case: str, tmp: Path, corpus: Path, model: Path) -> list[str]:
     if case == "binary file":
         (tmp / "blob.txt").write_bytes(bytes(range(256)) * 10)
         return ["train", str(tmp / "blob.txt"), *out]
+    if case == "UTF-16 corpus":
+        (tmp / "notepad.txt").write_bytes("hello world\n".encode("utf-16") * 50)
+        return ["train", str(tmp / "notepad.txt"), *out]
+    if case == "compressed UTF-16 corpus":
+        (tmp / "notepad.txt.gz").write_bytes(gzip.compress("hello world\n".encode("utf-16") * 50))
+        return ["train", str(tmp / "notepad.txt.gz"), *out]
+    if case == "UTF-16 on stdin":
+        return ["train", "-", *out]
+    if case == "folder of UTF-16 files":
+        (tmp / "folder").mkdir()
+        (tmp / "folder" / "notepad.txt").write_bytes("hello world\n".encode("utf-16") * 50)
+        return ["train", str(tmp / "folder"), *out]
+    if case == "stdin named twice":
+        return ["train", "-", "-", *out]
+    if case == "corpus folder inside --out":
+        (tmp / "out" / "texts").mkdir(parents=True)
+        shutil.copy(corpus, tmp / "out" / "texts" / "a.txt")
+        return ["train", str(tmp / "out" / "texts"), *out, "--force"]
     if case == "damaged gzip":
         (tmp / "bad.gz").write_bytes(gzip.compress(b"hello world\n" * 1000)[:-20] + b"garbage!")
         return ["train", str(tmp / "bad.gz"), *out]
@@ -147,6 +165,7 @@ def _setup(case: str, tmp: Path, corpus: Path, model: Path) -> list[str]:
     raise AssertionError(case)
 
 
+STDIN = {"UTF-16 on stdin": "hello world\n".encode("utf-16") * 50, "stdin named twice": b"hello world\n" * 50}
 CASES = {
     # case: (exit code, words the one line must contain)
     "missing corpus": (2, "does not exist"),
@@ -154,6 +173,12 @@ CASES = {
     "empty corpus": (2, "empty"),
     "nothing reaches min-count": (2, "lower --min-count"),
     "binary file": (2, "binary"),
+    "UTF-16 corpus": (2, "notepad.txt is UTF-16 text; embedcli reads UTF-8: convert it first, e.g. iconv -f UTF-16 -t UTF-8"),
+    "compressed UTF-16 corpus": (2, "is UTF-16 text; embedcli reads UTF-8: convert it first, e.g. zcat "),
+    "UTF-16 on stdin": (2, "corpus - (stdin) is UTF-16 text; embedcli reads UTF-8: convert it on the way in, e.g. ... | iconv"),
+    "folder of UTF-16 files": (2, "holds no text files; "),
+    "stdin named twice": (2, "- (stdin) is named 2 times, but stdin can be read only once"),
+    "corpus folder inside --out": (2, "is, or is inside, the model folder being written"),
     "damaged gzip": (2, "damaged"),
     "gzip cut short at its start": (2, "short.txt.gz is damaged"),
     "dim 0": (2, "--dim must be at least 1"),
@@ -217,7 +242,7 @@ def test_bad_input_gets_one_clear_line(case, tmp_path, small_corpus, demo_model)
         if torch.cuda.is_available():
             pytest.skip("this machine has CUDA")
     code, words = CASES[case]
-    result = run_cli(*_setup(case, tmp_path, small_corpus, demo_model))
+    result = run_cli(*_setup(case, tmp_path, small_corpus, demo_model), input=STDIN.get(case))
     lines = result.stderr.strip().splitlines()
     assert result.code == code, result.stderr
     assert len(lines) == 1, result.stderr
@@ -333,6 +358,70 @@ def test_unreadable_files_give_one_clear_line(what, shared_folder, demo_model):
         (model if what == "model folder" else model / "embeddings.safetensors").chmod(0o000 if what == "model" else 0o700)
         args, words = ["lookup", "king", "--model", str(model)], "not readable" if what == "model folder" else "permission denied"
     _one_clear_line(run_cli(*args, prefix=AS_NOBODY), 2, words)
+
+
+# Root without the capabilities that override file permissions meets them as any user does, where
+# 'nobody' may not be able to reach the Python that runs the tests.
+AS_ROOT_WITHOUT_OVERRIDE = (
+    ["setpriv", "--bounding-set=-dac_override,-dac_read_search,-fowner", "--inh-caps=-dac_override,-dac_read_search,-fowner"]
+    if shutil.which("setpriv") else None
+)
+
+
+@pytest.mark.parametrize("mode", [0o700, 0o711, 0o744], ids=["no access", "enter only", "list only"])
+def test_an_unreadable_sub_folder_of_a_corpus_folder_gives_one_clear_line(tmp_path, mode):
+    """Not skipped in silence: its files would be missing from the training without a word."""
+    if AS_ROOT_WITHOUT_OVERRIDE is None or os.geteuid() != 0:
+        pytest.skip("needs root and setpriv to drop the permission-overriding capabilities")
+    sub = tmp_path / "texts" / "sub"
+    sub.mkdir(parents=True)
+    _tiny_corpus(tmp_path / "texts" / "a.txt")
+    _tiny_corpus(sub / "b.txt")
+    os.chown(sub, 65534, 65534)  # another user's folder: its owner's permission bits do not apply to root
+    sub.chmod(mode)
+    result = run_cli("train", tmp_path / "texts", "--out", tmp_path / "out", "--quiet", prefix=AS_ROOT_WITHOUT_OVERRIDE)
+    _one_clear_line(result, 2, f"cannot read corpus folder {sub}: permission denied")
+    assert not (tmp_path / "out").exists()
+
+
+def test_a_folder_trained_twice_does_not_read_the_model_written_inside_it(tmp_path, small_corpus):
+    """The second run must not train on the first one's config.json, tokenizer.json and words.json."""
+    for folder in ("cwd", "texts"):
+        (tmp_path / folder).mkdir()
+        (tmp_path / folder / "a.txt").write_bytes(small_corpus.read_bytes())
+    for cwd, args in [(tmp_path / "cwd", [".", "--out", "embeddings"]), (tmp_path, ["texts", "--out", "texts/model"])]:
+        for _ in range(2):
+            result = run_cli("train", *args, "--epochs", "1", "--quiet", cwd=cwd)
+            assert result.code == 0, result.stderr
+        config = json.loads((cwd / args[-1] / "config.json").read_text())
+        assert config["corpus"]["files"] == [str(Path(args[0]) / "a.txt")]
+        words = json.loads((cwd / args[-1] / "words.json").read_text())
+        assert not {'":', '",', "{", "}"} & set(words)
+
+
+def test_a_folder_skips_files_that_are_not_text_with_one_warning(tmp_path):
+    folder = tmp_path / "texts"
+    folder.mkdir()
+    _tiny_corpus(folder / "a.txt")
+    (folder / "b.txt").write_bytes(bytes(range(256)) * 10)
+    (folder / "notepad.txt").write_bytes("hello world\n".encode("utf-16") * 50)
+    result = run_cli("train", folder, "--out", tmp_path / "out", "--min-count", "1", "--dim", "8", "--epochs", "1", "--quiet")
+    assert result.code == 0, result.stderr
+    assert [line for line in result.stderr.splitlines() if "warning" in line] == [
+        f"embedcli: warning: 2 files in the corpus folders are not UTF-8 text and were skipped, e.g. {folder / 'notepad.txt'} (UTF-16)"
+    ]
+    assert json.loads((tmp_path / "out" / "config.json").read_text())["corpus"]["files"] == [str(folder / "a.txt")]
+
+
+def test_text_with_a_few_nul_bytes_trains(tmp_path):
+    data = bytearray(_tiny_corpus(tmp_path / "corpus.txt", lines=4000).read_bytes())
+    for position in random.Random(0).sample(range(len(data)), 50):
+        data[position] = 0
+    (tmp_path / "corpus.txt").write_bytes(bytes(data))
+    result = run_cli("train", tmp_path / "corpus.txt", "--out", tmp_path / "out", "--min-count", "1", "--dim", "8",
+                     "--epochs", "1", "--quiet")
+    assert result.code == 0, result.stderr
+    assert not any("\0" in word for word in json.loads((tmp_path / "out" / "words.json").read_text()))
 
 
 def test_a_corpus_file_that_cannot_be_opened_gives_one_clear_line(tmp_path, monkeypatch):

@@ -5,7 +5,10 @@ from __future__ import annotations
 import bz2
 import gzip
 import lzma
+import random
+import sys
 
+import numpy as np
 import pytest
 
 from embedcli.config import DEFAULTS
@@ -81,6 +84,91 @@ def test_a_utf16_corpus_is_named_as_such(tmp_path):
     path = tmp_path / "c.txt"
     path.write_bytes("hello world\n".encode("utf-16") * 50)
     with pytest.raises(CorpusError, match="UTF-16 text; embedcli reads UTF-8: convert it first, e.g. iconv"):
+        Corpus([path])
+
+
+def test_a_folder_leaves_out_hidden_files_and_the_model_folder_being_written(tmp_path):
+    (tmp_path / "a.txt").write_text("first\n")
+    (tmp_path / ".git").mkdir()
+    (tmp_path / ".git" / "COMMIT_EDITMSG").write_text("a commit message\n")
+    model = tmp_path / "model"
+    (model / ".cache").mkdir(parents=True)
+    (model / "config.json").write_text('{"format": "embedcli-model"}\n')
+    (model / ".cache" / "vocab.json").write_text('{"words": ["a"]}\n')
+    corpus = Corpus([tmp_path], leave_out=[model])
+    assert corpus.files == [tmp_path / "a.txt"] and list(corpus) == ["first"]
+    assert len(Corpus([tmp_path / "model" / "config.json"], leave_out=[model]).files) == 1  # named: read
+    with pytest.raises(CorpusError, match="is, or is inside, the model folder being written"):
+        Corpus([model / ".cache"], leave_out=[model])
+
+
+def test_stdin_can_be_named_once_only():
+    with pytest.raises(CorpusError, match="stdin can be read only once: name it once"):
+        Corpus(["-", "-"])
+
+
+def test_utf16_without_a_byte_order_mark_is_named_with_its_byte_order(tmp_path):
+    for encoding in ("UTF-16LE", "UTF-16BE"):
+        path = tmp_path / f"{encoding}.txt"
+        path.write_bytes("hello world\n".encode(encoding) * 50)
+        with pytest.raises(CorpusError, match=f"UTF-16 text; .* iconv -f {encoding} -t UTF-8 {path} > corpus-utf8.txt"):
+            Corpus([path])
+
+
+def test_a_compressed_utf16_file_is_told_how_to_convert_from_the_compressed_file(tmp_path):
+    path = tmp_path / "c.txt.gz"
+    path.write_bytes(gzip.compress("hello world\n".encode("utf-16") * 50))
+    with pytest.raises(CorpusError, match=f"e.g. zcat {path} \\| iconv -f UTF-16 -t UTF-8 > corpus-utf8.txt"):
+        Corpus([path])
+
+
+def test_a_folder_skips_and_lists_files_that_are_not_text(tmp_path):
+    (tmp_path / "a.txt").write_text("first\n")
+    (tmp_path / "b.txt").write_bytes(bytes(range(256)) * 10)
+    (tmp_path / "c.txt").write_bytes("second\n".encode("utf-16") * 20)
+    corpus = Corpus([tmp_path])
+    assert list(corpus) == ["first"]
+    assert corpus.skipped == [(tmp_path / "b.txt", "binary"), (tmp_path / "c.txt", "UTF-16")]
+    assert corpus.skipped_note() == f"2 files in the corpus folders are not UTF-8 text and were skipped, e.g. {tmp_path / 'c.txt'} (UTF-16)"
+    assert Corpus([tmp_path / "a.txt"]).skipped_note() is None
+    (tmp_path / "a.txt").unlink()
+    with pytest.raises(CorpusError, match="holds no text files; skipped 2 that are not UTF-8 text, e.g. .*c.txt \\(UTF-16\\)"):
+        Corpus([tmp_path])
+
+
+def test_rare_nul_bytes_in_utf8_text_are_read_as_spaces(tmp_path):
+    """A few NULs in text (damage, padding) do not make it binary; they separate words rather than join them."""
+    lines = [" ".join(random.Random(line).choices(["the", "cat", "café", "sat", "naïve"], k=12)) for line in range(3000)]
+    data = bytearray("\n".join(lines).encode())
+    rng = random.Random(0)
+    for position in rng.sample(range(len(data)), 50):
+        data[position] = 0
+    path = tmp_path / "c.txt"
+    path.write_bytes(bytes(data))
+    read = list(Corpus([path]))
+    assert read == [line for line in data.replace(b"\0", b" ").decode(errors="replace").split("\n") if line.strip()]
+    assert not any("\0" in line for line in read)
+
+
+def _i32_cache_file(path):
+    np.arange(5000, dtype=np.int32).tofile(path)  # what tokens.i32 of a token cache holds
+
+
+def _executable(path):
+    path.write_bytes(open(sys.executable, "rb").read(200_000))
+
+
+@pytest.mark.parametrize("write", [
+    lambda path: path.write_bytes(b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR" + random.Random(1).randbytes(20_000)),
+    lambda path: path.write_bytes(random.Random(2).randbytes(20_000)),  # compressed data: NULs are rare, as in text
+    lambda path: path.write_bytes("the cat sat\n".encode("utf-16-le") * 500),
+    _i32_cache_file,
+    _executable,
+], ids=["png", "random bytes", "utf-16", "int32 cache", "executable"])
+def test_binary_files_are_still_refused(tmp_path, write):
+    path = tmp_path / "c.txt"
+    write(path)
+    with pytest.raises(CorpusError, match="looks like a binary file|is UTF-16 text"):
         Corpus([path])
 
 
