@@ -7,8 +7,11 @@ anything is one line too (:func:`exit_stopped`).
 
 from __future__ import annotations
 
+import contextlib
 import signal
 import sys
+import threading
+from collections.abc import Iterator
 from typing import NoReturn
 
 _terminated = [False]  # the stop was SIGTERM, not Ctrl-C
@@ -47,6 +50,36 @@ class ModelError(EmbedcliError):
 def raise_on_sigterm() -> None:
     """SIGTERM unwinds like Ctrl-C (a KeyboardInterrupt), so that temporary files are removed on the way out."""
     signal.signal(signal.SIGTERM, _terminate)
+
+
+@contextlib.contextmanager
+def signals_held(*, second_stops: str = "") -> Iterator[list[int]]:
+    """Hold off SIGINT and SIGTERM while the block runs (on the main thread; elsewhere Python delivers none).
+
+    For work that a stop must not cut in half, such as renaming a model's files into place: a
+    signal that arrives meanwhile is recorded in the yielded list instead of raising, and the
+    block completes. With ``second_stops``, the first signal prints that line and a second one
+    stops the block as usual (a KeyboardInterrupt).
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield []
+        return
+    received: list[int] = []
+
+    def hold(signum: int, frame: object) -> None:
+        received.append(signum)
+        if second_stops and len(received) == 1:
+            print(second_stops, file=sys.stderr, flush=True)
+        elif second_stops:
+            _terminated[0] = signum == signal.SIGTERM
+            raise KeyboardInterrupt
+
+    before = {number: signal.signal(number, hold) for number in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield received
+    finally:
+        for number, handler in before.items():
+            signal.signal(number, handler)
 
 
 def _terminate(signum: int, frame: object) -> None:

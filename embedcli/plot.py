@@ -85,6 +85,11 @@ def _draw(chosen: list[str], points: np.ndarray, explained: np.ndarray, asked: s
 
 def plot_loss(history: Sequence[tuple[int, float]], out: str | Path) -> None:
     """The smoothed training loss against words processed."""
+    atomic_write_bytes(Path(out), loss_png(history))
+
+
+def loss_png(history: Sequence[tuple[int, float]]) -> bytes:
+    """:func:`plot_loss`'s PNG image, as bytes."""
     pyplot = _pyplot()
     figure, axes = pyplot.subplots(figsize=(8, 4.5), dpi=110)
     axes.plot([words for words, _ in history], [loss for _, loss in history], color="tab:blue")
@@ -92,7 +97,7 @@ def plot_loss(history: Sequence[tuple[int, float]], out: str | Path) -> None:
     axes.set_ylabel("loss per (word, context) pair, smoothed")
     axes.set_title("training loss")
     axes.grid(alpha=0.3)
-    _save(figure, out)
+    return _image(figure, "png")
 
 
 def _explained(centered: np.ndarray, basis: np.ndarray) -> list[float]:
@@ -141,7 +146,11 @@ def _save(figure, out: str | Path) -> None:
     kind = _IMAGE_KINDS.get(path.suffix.lower())
     if kind is None:
         raise UsageError(f"--out {path}: write a .png, .svg, .pdf or .jpg file")
+    atomic_write_bytes(path, _image(figure, kind))
+
+
+def _image(figure, kind: str) -> bytes:
     buffer = io.BytesIO()
     figure.savefig(buffer, format=kind, bbox_inches="tight")
     _pyplot().close(figure)  # pyplot keeps every figure until closed: a leak for long-lived callers
-    atomic_write_bytes(path, buffer.getvalue())
+    return buffer.getvalue()

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import functools
 import hashlib
 import json
 import mmap
@@ -25,7 +26,7 @@ from typing import Any, BinaryIO
 
 import numpy as np
 
-from .errors import EmbedcliError, ModelError, UsageError
+from .errors import EmbedcliError, ModelError, UsageError, signals_held
 
 try:
     import fcntl
@@ -81,6 +82,10 @@ def _written(path: Path, write: Callable[[BinaryIO], None]) -> str:
             raise _disk_full(path) from None
         raise
     return temporary
+
+
+def _write_bytes(stream: BinaryIO, *, data: bytes) -> None:
+    stream.write(data)
 
 
 def _disk_full(path: Path) -> DiskFullError:
@@ -139,10 +144,11 @@ def _write_all(files: list[tuple[Path, Callable[[BinaryIO], None]]]) -> None:
         for temporary, _ in temporaries:
             Path(temporary).unlink(missing_ok=True)
         raise
-    for temporary, path in temporaries:
-        os.replace(temporary, path)
-    if files:
-        _sync_folder(files[0][0].parent)
+    with signals_held():  # a stop now would leave some files new and some old
+        for temporary, path in temporaries:
+            os.replace(temporary, path)
+        if files:
+            _sync_folder(files[0][0].parent)
 
 
 def _sync_folder(folder: Path) -> None:
@@ -243,8 +249,11 @@ def save_model(
     tokenizer_json: str,
     words: list[str],
     metadata: dict[str, Any],
+    extra: dict[str, bytes] | None = None,
 ) -> Path:
     """Write a model directory; ``metadata`` is stored in config.json beside format and checksums.
+
+    ``extra`` names more files (such as loss.png) renamed into place with the others, before config.json.
 
     ``vectors`` (numpy array, memory map or torch tensor) is streamed to disk in slices, never
     copied whole. The row norms are stored beside it, so that queries need no normalised copy.
@@ -281,6 +290,7 @@ def save_model(
             (out_dir / WEIGHTS, lambda stream: write_tensors(_Hashing(stream, weights_hash), tensors, {"format": FORMAT})),
             (out_dir / TOKENIZER, lambda stream: stream.write(tokenizer_bytes)),
             (out_dir / WORDS, lambda stream: stream.write(words_bytes)),
+            *((out_dir / name, functools.partial(_write_bytes, data=data)) for name, data in (extra or {}).items()),
             (out_dir / CONFIG, write_config),
         ]
     )

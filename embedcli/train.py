@@ -39,7 +39,7 @@ from tqdm import tqdm
 from . import __version__
 from .config import DEFAULTS, GPU_LANES, TrainConfig
 from .corpus import Corpus
-from .errors import ConfigError, EmbedcliError, ModelError, UsageError
+from .errors import ConfigError, EmbedcliError, ModelError, UsageError, signals_held
 from .evaluate import evaluate_analogies, evaluate_pairs
 from .model import CapturedStep, SkipGram
 from .resources import check_disk, check_memory, return_large_buffers
@@ -300,8 +300,10 @@ def _train_in_group(
         tokens = encoded.corpus_tokens
         words_per_second = tokens * cfg.epochs / seconds if seconds > 0 else 0.0
         if group.rank == 0:
-            _save(run, encoded, checkpoint, seconds, words_per_second, phases)
-            remove_checkpoint(out_dir)
+            # Training is over: a Ctrl-C now would throw it away, so it takes a second one to stop the saving
+            with signals_held(second_stops="embedcli: saving the trained model; press Ctrl-C again to stop without it"):
+                _save(run, encoded, checkpoint, seconds, words_per_second, phases)
+                remove_checkpoint(out_dir)
     return TrainResult(
         model_dir=out_dir,
         vocab_size=len(encoded.vocabulary),
@@ -418,6 +420,11 @@ def _save(
             "finished": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         },
     }
+    extra = {}
+    if len(run.state.history) >= 2 and importlib.util.find_spec("matplotlib") is not None:
+        from .plot import loss_png  # only where matplotlib is installed
+
+        extra["loss.png"] = loss_png(run.state.history)  # renamed into place with the model, not after it
     save_model(
         out_dir,
         vectors=model.input.weight,
@@ -426,11 +433,8 @@ def _save(
         tokenizer_json=encoded.tokenizer.to_str(),
         words=encoded.vocabulary.words,
         metadata=metadata,
+        extra=extra,
     )
-    if len(run.state.history) >= 2 and importlib.util.find_spec("matplotlib") is not None:
-        from .plot import plot_loss  # only where matplotlib is installed
-
-        plot_loss(run.state.history, out_dir / "loss.png")
 
 
 # Trained word2vec weights stay within a few units (initial ones within 0.5 / dim); a weight past this

@@ -184,6 +184,35 @@ def test_a_corrupted_checkpoint_is_refused(tmp_path):
     assert len(result.stderr.strip().splitlines()) == 1
 
 
+@pytest.mark.parametrize("signals", [1, 2])
+def test_a_ctrl_c_while_the_trained_model_is_saved_takes_a_second_one_to_stop_it(tmp_path, small_corpus, monkeypatch, capsys, signals):
+    """Training is over when saving starts: one Ctrl-C lets the model land whole; a second stops without it."""
+    import embedcli.train
+
+    out = tmp_path / "model"
+    cfg = DEFAULTS.with_overrides(dim=8, epochs=1, seed=1)
+    embedcli.train.train([small_corpus], cfg, out_dir=out, progress=False)
+    before = (out / "config.json").read_bytes()
+    real_save = embedcli.train.save_model
+
+    def save_while_interrupted(*args, **kwargs):
+        for _ in range(signals):
+            os.kill(os.getpid(), signal.SIGINT)
+        return real_save(*args, **kwargs)
+
+    monkeypatch.setattr(embedcli.train, "save_model", save_while_interrupted)
+    if signals == 1:
+        embedcli.train.train([small_corpus], cfg.with_overrides(seed=2), out_dir=out, progress=False)
+        assert json.loads((out / "config.json").read_text())["config"]["seed"] == 2
+        load_model(out)  # whole: every checksum holds
+    else:
+        with pytest.raises(KeyboardInterrupt):
+            embedcli.train.train([small_corpus], cfg.with_overrides(seed=2), out_dir=out, progress=False)
+        assert (out / "config.json").read_bytes() == before  # the previous model, untouched
+        assert not list(out.glob(".*.tmp"))
+    assert "press Ctrl-C again to stop without it" in capsys.readouterr().err
+
+
 def test_a_second_training_into_the_same_folder_is_refused(tmp_path, small_corpus):
     out = tmp_path / "model"
     out.mkdir()
