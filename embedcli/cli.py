@@ -355,7 +355,8 @@ def main() -> None:
         kind = "" if type(error).__name__ == "Interrupted" else "error: "  # a stop the user asked for
         if not kind:
             _ignore_signals()
-        print(f"embedcli: {kind}{error}", file=sys.stderr)
+        if getattr(error, "shown", True):
+            print(f"embedcli: {kind}{error}", file=sys.stderr)
         sys.exit(error.exit_code)
     except OSError as error:  # the system refused (disk full, permission, ...): a run-time failure, one line
         if _debug:

@@ -78,9 +78,10 @@ LOSS_EVERY = 16  # chunks between two loss measurements
 class Interrupted(EmbedcliError):
     """Training stopped on SIGINT or SIGTERM after writing a checkpoint."""
 
-    def __init__(self, message: str, signum: int) -> None:
+    def __init__(self, message: str, signum: int, *, shown: bool = True) -> None:
         super().__init__(message)
         self.exit_code = 128 + signum
+        self.shown = shown  # under torchrun, process 0 alone says it
 
 
 class DivergedError(EmbedcliError):
@@ -598,9 +599,9 @@ class _Run:
             name = signal.Signals(self.signal).name
             percent = 100 * state.words() / max(state.total, 1)
             raise Interrupted(
-                f"stopped by {name} at {percent:.0f}%; checkpoint written; "
-                f"continue with: embedcli train --resume {self.out_dir}",
+                f"stopped by {name} at {percent:.0f}%; checkpoint written; continue with: {self._resume_command()}",
                 self.signal,
+                shown=self.group.rank == 0,
             )
         if state.loss is not None:
             state.history.append((state.words(), state.loss))
@@ -608,12 +609,19 @@ class _Run:
     def _stopped_at_once(self) -> Interrupted:
         signum = self.signal if self.signal is not None else signal.SIGINT
         if not has_checkpoint(self.out_dir):
-            return Interrupted(f"stopped at once by a second {signal.Signals(signum).name}; nothing was written", signum)
+            return Interrupted(f"stopped at once by a second {signal.Signals(signum).name}; nothing was written", signum, shown=self.group.rank == 0)
         return Interrupted(
             f"stopped at once by a second {signal.Signals(signum).name}; the last checkpoint is kept; "
-            f"continue with: embedcli train --resume {self.out_dir}",
+            f"continue with: {self._resume_command()}",
             signum,
+            shown=self.group.rank == 0,
         )
+
+    def _resume_command(self) -> str:
+        if self.group.world == 1:
+            return f"embedcli train --resume {self.out_dir}"
+        return f"torchrun with the same {self.group.world} processes and -m embedcli train --resume {self.out_dir}"
+
 
     def _show(self, bar: tqdm | None) -> None:
         state = self.state

@@ -107,8 +107,12 @@ def test_signalled_ranks_checkpoint_and_resume_with_the_same_number(tmp_path, de
     _wait_for(tmp_path / "model" / ".checkpoint" / "state.json", ranks)
     ranks[1].send_signal(signal.SIGTERM)  # one rank is told; the meeting tells the other
     codes = [rank.wait(timeout=120) for rank in ranks]
-    assert codes == [143, 143], [rank.communicate()[1].decode() for rank in ranks]
+    errors = [rank.communicate()[1].decode() for rank in ranks]
+    assert codes == [143, 143], errors
     assert not (tmp_path / "model" / "config.json").exists()
+    # one line for the run, from process 0, naming the way to resume: torchrun, not plain embedcli
+    assert "torchrun with the same 2 processes and -m embedcli train --resume model" in errors[0], errors
+    assert "stopped by" not in errors[1], errors
 
     alone = run_cli("train", "--resume", tmp_path / "model")
     assert alone.code == 2 and "same number" in alone.stderr
