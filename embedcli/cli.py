@@ -155,7 +155,7 @@ NegativeOption = Annotated[Optional[list[str]], typer.Option("--negative", help=
 def lookup(
     words: Annotated[Optional[list[str]], typer.Argument(help="Words to look up.", show_default=False)] = None,
     model: ModelOption = Path("embeddings"),
-    neighbors: Annotated[int, typer.Option("--neighbors", "-k", min=0, help="Show the K nearest words instead of the vector (a --positive/--negative query shows 10 unless K is given).")] = 0,
+    neighbors: Annotated[Optional[int], typer.Option("--neighbors", "-k", min=0, help="Show the K nearest words instead of the vector (a --positive/--negative query shows 10 unless K is given).", show_default=False)] = None,
     positive: PositiveOption = None,
     negative: NegativeOption = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
@@ -170,12 +170,15 @@ def lookup(
     vectors = Vectors.load(model)
     words, positive, negative = _typed(words), _typed(positive), _typed(negative)
     if positive or negative:
+        if neighbors == 0:
+            raise UsageError("a --positive/--negative query lists its nearest words: give --neighbors 1 or more (or leave it out for 10)")
+        neighbors = NEIGHBORS if neighbors is None else neighbors
         query = " ".join([*words, *(positive or [])]) + "".join(f" -{word}" for word in negative or [])
-        results = {query: vectors.most_similar([*words, *(positive or [])], negative or [], topn=neighbors or NEIGHBORS)}
-        neighbors = neighbors or NEIGHBORS
+        results = {query: vectors.most_similar([*words, *(positive or [])], negative or [], topn=neighbors)}
     elif not words:
         raise UsageError("give one or more words to look up (or --positive/--negative)")
     else:
+        neighbors = neighbors or 0
         results = {
             word: vectors.most_similar(word, topn=neighbors) if neighbors > 0 else vectors.vector(word).tolist()
             for word in words

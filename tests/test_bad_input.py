@@ -126,6 +126,8 @@ def _setup(case: str, tmp: Path, corpus: Path, model: Path) -> list[str]:
         return ["train", str(corpus), "--max-tokens", "-1", *out]
     if case == "lookup without a word":
         return ["lookup", "--model", str(model)]
+    if case == "a combined query with --neighbors 0":
+        return ["lookup", "--positive", "king", "--neighbors", "0", "--model", str(model)]
     if case == "unknown analogy method":
         return ["analogy", "man", "king", "woman", "--method", "div", "--model", str(model)]
     if case == "evaluate without a file":
@@ -215,6 +217,7 @@ CASES = {
     "endless device": (2, "looks like a binary file"),
     "max-tokens -1": (2, "--max-tokens must be 0 (read everything) or more"),
     "lookup without a word": (2, "give one or more words to look up"),
+    "a combined query with --neighbors 0": (2, "give --neighbors 1 or more (or leave it out for 10)"),
     "unknown analogy method": (2, "unknown analogy method 'div'; use add or mul"),
     "evaluate without a file": (2, "give --analogies FILE and/or --pairs FILE"),
     "missing file to evaluate": (2, "evaluation file"),
