@@ -129,11 +129,15 @@ def train(
         result = run_training(corpus, settings, out_dir=out or Path("embeddings"), force=force, progress=not quiet)
     if result.process == 0:
         typer.echo(
-            f"trained {result.vocab_size:,} words on {result.tokens:,} tokens x {result.epochs} epochs "
+            f"trained {_count(result.vocab_size, 'word')} on {_count(result.tokens, 'token')} x {_count(result.epochs, 'epoch')} "
             f"in {result.seconds:.1f}s ({result.words_per_second:,.0f} words/s, {result.device}); "
             f"model in {result.model_dir}",
             err=True,
         )
+
+
+def _count(number: int, noun: str) -> str:
+    return f"{number:,} {noun}{'' if number == 1 else 's'}"
 
 
 def _scored(found: list[tuple[str, float]]) -> list[dict]:

@@ -21,7 +21,7 @@ def test_train_writes_a_model_directory_and_a_summary(tmp_path, small_corpus):
     assert result.code == 0, result.stderr
     assert {"embeddings.safetensors", "tokenizer.json", "config.json"} <= {p.name for p in out.iterdir()}
     summary = result.stderr.strip().splitlines()[-1]
-    assert re.match(r"trained [\d,]+ words on [\d,]+ tokens x 1 epochs in .*words/s.*model in ", summary)
+    assert re.match(r"trained [\d,]+ words on [\d,]+ tokens x 1 epoch in .*words/s.*model in ", summary)
     config = json.loads((out / "config.json").read_text())
     assert config["format"] == "embedcli-model" and config["version"] == 1
     assert config["config"]["dim"] == 20 and config["config"]["epochs"] == 1
