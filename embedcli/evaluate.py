@@ -175,7 +175,7 @@ def evaluate_pairs(vectors: Vectors, path: str | Path, *, restrict_vocab: int = 
             oov += 1
             continue
         gold.append(human)
-        model.append(float(vectors.unit_rows(known[first]) @ vectors.unit_rows(known[second])))
+        model.append(vectors.row_similarity(known[first], known[second]))
     if len(gold) < 2:
         raise UsageError(f"{path}: fewer than two pairs have both words in the vocabulary; nothing to correlate")
     gold_array, model_array = np.asarray(gold), np.asarray(model)

@@ -99,3 +99,24 @@ def test_train_evaluates_after_every_epoch(tmp_path, small_corpus, quiet):
     evaluation = json.loads((tmp_path / "model" / "config.json").read_text())["training"]["evaluation"]
     assert [entry["epoch"] for entry in evaluation] == [1, 2]
     assert 0 <= evaluation[-1]["analogies"]["accuracy"] <= 1
+
+
+def test_a_word_with_itself_is_exactly_one_and_ties_rank_as_gensims(benchmark_vectors, tmp_path):
+    keyed_vectors = pytest.importorskip("gensim.models").KeyedVectors
+    vectors, _ = benchmark_vectors
+    keyed = keyed_vectors(vectors.dim)
+    keyed.add_vectors(vectors.words, vectors.matrix.numpy())
+    words = vectors.words[:400]
+    assert all(vectors.similarity(word, word) == 1.0 for word in words)
+    assert all(-1.0 <= vectors.similarity(words[0], word) <= 1.0 for word in words)
+    # Same-word pairs tie at 1 (float32 rounding used to put them at 0.99999994 or 1.0000001 and
+    # break the tie at random). gensim rounds the same way, so compare on words it scores exactly 1.
+    same = [word for word in words if keyed.similarity(word, word) == 1.0][:30]
+    rng = np.random.default_rng(1)
+    lines = [f"{word}\t{word}\t10" for word in same]
+    lines += [f"{words[a]}\t{words[b]}\t{rng.uniform(0, 10):.2f}" for a, b in rng.integers(0, len(words), (70, 2)) if a != b]
+    pairs = tmp_path / "pairs.tsv"
+    pairs.write_text("\n".join(lines) + "\n")
+    mine = evaluate_pairs(vectors, pairs)
+    pearson, spearman, _ = keyed.evaluate_word_pairs(str(pairs))
+    assert abs(mine.spearman - spearman[0]) < 1e-9 and abs(mine.pearson - pearson[0]) < 1e-6
