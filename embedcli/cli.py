@@ -266,6 +266,9 @@ def evaluate(
         if result.bad_lines:
             shown = ", ".join(map(str, result.bad_lines[:10])) + (" ..." if len(result.bad_lines) > 10 else "")
             typer.echo(f"embedcli: warning: {result.file}: skipped {len(result.bad_lines)} malformed lines: {shown}", err=True)
+    for result in pair_results:
+        if result.pairs < 2:
+            typer.echo(f"embedcli: warning: {result.file}: fewer than two pairs have both words in the vocabulary; the correlations are undefined (NaN)", err=True)
     if as_json:
         payload = {"analogies": [r.to_dict() for r in analogy_results], "pairs": [r.to_dict() for r in pair_results]}
         typer.echo(json.dumps(payload, ensure_ascii=False))
@@ -276,7 +279,7 @@ def evaluate(
         for s in r.sections:
             typer.echo(f"  {s.name:<{width}}  {s.accuracy:.4f}  ({s.correct}/{s.correct + s.incorrect})")
     for r in pair_results:
-        typer.echo(f"{r.file}: Spearman {r.spearman:.4f}  Pearson {r.pearson:.4f}  ({r.pairs} pairs, {r.oov_ratio:.1%} out of vocabulary)")
+        typer.echo(f"{r.file}: Spearman {r.spearman:.4f}  Pearson {r.pearson:.4f}  ({r.pairs} pairs, {r.oov_percent:.1f}% out of vocabulary)")
 
 
 @app.command()

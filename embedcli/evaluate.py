@@ -15,6 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .corpus import HEAD_BYTES, _kind
 from .errors import UsageError
 from .vectors import Vectors
 
@@ -69,7 +70,7 @@ class PairsResult:
     spearman: float
     pearson: float
     pairs: int  # pairs scored
-    oov_ratio: float  # share of well-formed pairs with a word outside the vocabulary
+    oov_percent: float  # percentage of well-formed pairs with a word outside the vocabulary (gensim's oov_ratio)
     bad_lines: list[int] = field(default_factory=list)
 
     def to_dict(self) -> dict:
@@ -79,7 +80,7 @@ class PairsResult:
             "spearman": None if math.isnan(self.spearman) else self.spearman,  # undefined: JSON has no NaN
             "pearson": None if math.isnan(self.pearson) else self.pearson,
             "pairs": self.pairs,
-            "oov_ratio": self.oov_ratio,
+            "oov_percent": self.oov_percent,
             "malformed_lines": self.bad_lines,
         }
 
@@ -92,24 +93,41 @@ def _vocabulary(vectors: Vectors, restrict_vocab: int) -> dict[str, int]:
 
 def _read_lines(path: Path) -> list[str]:
     try:
-        return path.read_bytes().decode("utf-8-sig", errors="replace").splitlines()  # a BOM is no word
+        data = path.read_bytes()
     except FileNotFoundError:
         raise UsageError(f"evaluation file {path} does not exist") from None
     except IsADirectoryError:
         raise UsageError(f"evaluation file {path} is a folder") from None
+    except PermissionError:
+        raise UsageError(f"cannot read evaluation file {path}: permission denied") from None
+    kind = _kind(data[:HEAD_BYTES], whole=len(data) <= HEAD_BYTES)
+    if kind.startswith("UTF-16"):  # decoded as UTF-8 it would be words with a NUL between letters: all OOV
+        raise UsageError(
+            f"evaluation file {path} is UTF-16 text; embedcli reads UTF-8: convert it first, "
+            f"e.g. iconv -f {kind} -t UTF-8 {path} > {path.stem}-utf8{path.suffix}"
+        )
+    return data.decode("utf-8-sig", errors="replace").splitlines()  # a BOM is no word
 
 
-def evaluate_analogies(vectors: Vectors, path: str | Path, *, restrict_vocab: int = RESTRICT_VOCAB) -> AnalogyResult:
-    """Accuracy on an analogy file: ': section' lines, then 'a b c d' per line (a is to b as c is to d)."""
+def _no_usable_line(path: Path, lines: int, *, expected: str, other: str) -> UsageError:
+    """The error for a file none of whose lines can be used: empty, or all malformed (the other kind of file?)."""
+    if not lines:
+        return UsageError(f"{path}: no line is {expected}; nothing to evaluate on")
+    return UsageError(f"{path}: no line is {expected}; is it {other}")
+
+
+def read_analogies(path: str | Path) -> tuple[list[str], list[tuple[int, list[str]]], list[int]]:
+    """Section names; (section index, four upper-cased words) per question; the malformed lines' numbers.
+
+    A file without a single question is refused with one line (an empty file, or another kind of file).
+    """
     path = Path(path)
-    known = _vocabulary(vectors, restrict_vocab)
-    sections: list[Section] = []
-    questions: list[tuple[Section, int, int, int, str, str, str, str]] = []
+    sections: list[str] = []
+    questions: list[tuple[int, list[str]]] = []
     bad_lines: list[int] = []
-    oov = well_formed = 0
     for number, line in enumerate(_read_lines(path), start=1):
         if line.startswith(":"):
-            sections.append(Section(line.lstrip(": ").strip()))
+            sections.append(line.lstrip(": ").strip())
             continue
         if not line.strip():
             continue
@@ -118,13 +136,63 @@ def evaluate_analogies(vectors: Vectors, path: str | Path, *, restrict_vocab: in
             bad_lines.append(number)
             continue
         if not sections:
-            sections.append(Section("questions"))
-        well_formed += 1
+            sections.append("questions")
+        questions.append((len(sections) - 1, words))
+    if not questions:
+        raise _no_usable_line(
+            path, len(bad_lines), expected="an analogy question (four words: a b c d)",
+            other="a word-pair file? use --pairs",
+        )
+    return sections, questions, bad_lines
+
+
+def read_pairs(path: str | Path) -> tuple[list[tuple[str, str, float]], list[int]]:
+    """(upper-cased word, word, gold score) per pair, and the numbers of malformed lines.
+
+    Lines are 'word word score', tab-separated (or, without tabs, space-separated); '#' starts a
+    comment. A score that is not a finite number makes a line malformed (a NaN would make Pearson NaN).
+    A file without a single pair is refused with one line (an empty file, or another kind of file).
+    """
+    path = Path(path)
+    pairs: list[tuple[str, str, float]] = []
+    bad_lines: list[int] = []
+    for number, line in enumerate(_read_lines(path), start=1):
+        if not line.strip() or line.startswith("#"):
+            continue
+        fields = line.split("\t") if "\t" in line else line.split()
+        try:
+            first, second, score = fields
+            human = float(score)
+        except ValueError:
+            bad_lines.append(number)
+            continue
+        if not math.isfinite(human):
+            bad_lines.append(number)
+            continue
+        pairs.append((first.strip().upper(), second.strip().upper(), human))
+    if not pairs:
+        raise _no_usable_line(
+            path, len(bad_lines), expected="a word pair with a score (word word score)",
+            other="an analogy file? use --analogies",
+        )
+    return pairs, bad_lines
+
+
+def evaluate_analogies(vectors: Vectors, path: str | Path, *, restrict_vocab: int = RESTRICT_VOCAB) -> AnalogyResult:
+    """Accuracy on an analogy file: ': section' lines, then 'a b c d' per line (a is to b as c is to d)."""
+    path = Path(path)
+    names, read, bad_lines = read_analogies(path)
+    known = _vocabulary(vectors, restrict_vocab)
+    sections = [Section(name) for name in names]
+    questions: list[tuple[Section, int, int, int, str, str, str, str]] = []
+    oov = 0
+    for index, words in read:
+        section = sections[index]
         if any(word not in known for word in words):
             oov += 1
             continue
         a, b, c, expected = words
-        questions.append((sections[-1], known[a], known[b], known[c], a, b, c, expected))
+        questions.append((section, known[a], known[b], known[c], a, b, c, expected))
     limit = min(restrict_vocab, len(vectors))
     for start in range(0, len(questions), QUESTIONS_PER_BATCH):
         batch = questions[start : start + QUESTIONS_PER_BATCH]
@@ -146,45 +214,30 @@ def evaluate_analogies(vectors: Vectors, path: str | Path, *, restrict_vocab: in
                 section.correct += 1
             else:
                 section.incorrect += 1
-    return AnalogyResult(str(path), sections, well_formed, oov, bad_lines)
+    return AnalogyResult(str(path), sections, len(read), oov, bad_lines)
 
 
 def evaluate_pairs(vectors: Vectors, path: str | Path, *, restrict_vocab: int = RESTRICT_VOCAB) -> PairsResult:
     """Spearman's rho (and Pearson's r) between human scores and cosine similarity of word pairs.
 
-    Lines are 'word word score', tab-separated (or, without tabs, space-separated); '#' starts a comment.
+    With fewer than two pairs in the vocabulary both are undefined: NaN, as scipy gives.
     """
     path = Path(path)
+    read, bad_lines = read_pairs(path)
     known = _vocabulary(vectors, restrict_vocab)
     gold: list[float] = []
     model: list[float] = []
-    bad_lines: list[int] = []
-    oov = 0
-    for number, line in enumerate(_read_lines(path), start=1):
-        if not line.strip() or line.startswith("#"):
-            continue
-        fields = line.split("\t") if "\t" in line else line.split()
-        try:
-            first, second, score = fields
-            human = float(score)
-        except ValueError:
-            bad_lines.append(number)
-            continue
-        first, second = first.strip().upper(), second.strip().upper()
-        if first not in known or second not in known:
-            oov += 1
-            continue
-        gold.append(human)
-        model.append(float(vectors.unit_rows(known[first]) @ vectors.unit_rows(known[second])))
-    if len(gold) < 2:
-        raise UsageError(f"{path}: fewer than two pairs have both words in the vocabulary; nothing to correlate")
+    for first, second, human in read:
+        if first in known and second in known:
+            gold.append(human)
+            model.append(vectors.row_similarity(known[first], known[second]))
     gold_array, model_array = np.asarray(gold), np.asarray(model)
     return PairsResult(
         file=str(path),
         spearman=_pearson(_ranks(gold_array), _ranks(model_array)),
         pearson=_pearson(gold_array, model_array),
         pairs=len(gold),
-        oov_ratio=oov / (len(gold) + oov),
+        oov_percent=(len(read) - len(gold)) / len(read) * 100,
         bad_lines=bad_lines,
     )
 
@@ -201,6 +254,8 @@ def _ranks(values: np.ndarray) -> np.ndarray:
 
 
 def _pearson(first: np.ndarray, second: np.ndarray) -> float:
+    if len(first) < 2:
+        return float("nan")
     first, second = first - first.mean(), second - second.mean()
     denominator = np.sqrt((first**2).sum() * (second**2).sum())
     return float((first * second).sum() / denominator) if denominator else float("nan")  # as scipy: undefined

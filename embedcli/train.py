@@ -40,7 +40,7 @@ from . import __version__
 from .config import DEFAULTS, GPU_LANES, TrainConfig
 from .corpus import Corpus
 from .errors import ConfigError, EmbedcliError, ModelError, UsageError, signals_held
-from .evaluate import evaluate_analogies, evaluate_pairs
+from .evaluate import evaluate_analogies, evaluate_pairs, read_analogies, read_pairs
 from .model import CapturedStep, SkipGram
 from .resources import check_disk, check_memory, return_large_buffers
 from .sampling import Span, chunk_of, hot_rows, keep_probabilities, make_span, noise_table, sentence_ids
@@ -156,9 +156,13 @@ def train(
     if isinstance(corpus_paths, (str, os.PathLike)):  # one path, not a list of its characters
         corpus_paths = [corpus_paths]
     out_dir = Path(out_dir)
-    for flag, path in (("--eval-analogies", cfg.eval_analogies), ("--eval-pairs", cfg.eval_pairs)):
+    for flag, path, read in (("--eval-analogies", cfg.eval_analogies, read_analogies), ("--eval-pairs", cfg.eval_pairs, read_pairs)):
+        if path and Path(path).is_dir():
+            raise ConfigError(f"{flag} {path}: is a folder; give an evaluation file")
         if path and not Path(path).is_file():
             raise ConfigError(f"{flag} {path}: no such file")
+        if path:
+            read(path)  # an empty, UTF-16 or wrong kind of file is refused now, not after the first epoch
     from .distributed import join_group, launched_by_torchrun  # a no-op outside torchrun
 
     if launched_by_torchrun() and any(str(path) == "-" for path in corpus_paths):

@@ -155,8 +155,19 @@ class Vectors:
         return (self.array[:stop] @ queries.T).T / np.maximum(self.norms[:stop], 1e-12)
 
     def similarity(self, first: str, second: str) -> float:
-        """Cosine similarity of two words."""
-        return float(self.unit_rows(self.index(first)) @ self.unit_rows(self.index(second)))
+        """Cosine similarity of two words (a word with itself: exactly 1)."""
+        return self.row_similarity(self.index(first), self.index(second))
+
+    def row_similarity(self, first: int, second: int) -> float:
+        """Cosine similarity of two rows, computed as gensim does (float32 unit vectors, then a dot).
+
+        Float32 rounding puts a row with itself at 0.99999994 or 1.0000001 (in gensim too), which would
+        break ties between same-word pairs at random and show a cosine above 1: clamp, and make it 1.
+        """
+        if first == second:
+            return 1.0 if self.norms[first] > 0 else 0.0
+        score = float(self.unit_rows(first).astype(np.float32) @ self.unit_rows(second).astype(np.float32))
+        return min(1.0, max(-1.0, score))
 
     def most_similar(
         self,

@@ -134,6 +134,20 @@ def _setup(case: str, tmp: Path, corpus: Path, model: Path) -> list[str]:
         return ["evaluate", "--model", str(model)]
     if case == "missing file to evaluate":
         return ["evaluate", "--pairs", str(tmp / "nope.txt"), "--model", str(model)]
+    if case == "empty evaluation file":
+        (tmp / "empty.txt").write_text("")
+        return ["evaluate", "--analogies", str(tmp / "empty.txt"), "--model", str(model)]
+    if case == "pairs file given as analogies":
+        (tmp / "pairs.tsv").write_text("king\tqueen\t9\nman\twoman\t8\n")
+        return ["evaluate", "--analogies", str(tmp / "pairs.tsv"), "--model", str(model)]
+    if case == "analogy file given as pairs":
+        (tmp / "questions.txt").write_text(": gender\nman king woman queen\n")
+        return ["evaluate", "--pairs", str(tmp / "questions.txt"), "--model", str(model)]
+    if case == "UTF-16 evaluation file":
+        (tmp / "pairs16.txt").write_bytes("king queen 9\nman woman 8\n".encode("utf-16"))
+        return ["evaluate", "--pairs", str(tmp / "pairs16.txt"), "--model", str(model)]
+    if case == "evaluation file is a folder":
+        return ["train", str(corpus), "--eval-pairs", str(tmp), *out]
     if case == "float16 word2vec binary":
         return ["export", "--format", "bin", "--dtype", "float16", "--model", str(model), "--out", str(tmp / "x.bin")]
     if case == "import an infinite value":
@@ -221,6 +235,11 @@ CASES = {
     "unknown analogy method": (2, "unknown analogy method 'div'; use add or mul"),
     "evaluate without a file": (2, "give --analogies FILE and/or --pairs FILE"),
     "missing file to evaluate": (2, "evaluation file"),
+    "empty evaluation file": (2, "no line is an analogy question (four words: a b c d); nothing to evaluate on"),
+    "pairs file given as analogies": (2, "is it a word-pair file? use --pairs"),
+    "analogy file given as pairs": (2, "no line is a word pair with a score (word word score); is it an analogy file? use --analogies"),
+    "UTF-16 evaluation file": (2, "is UTF-16 text; embedcli reads UTF-8: convert it first, e.g. iconv -f UTF-16 -t UTF-8"),
+    "evaluation file is a folder": (2, "is a folder; give an evaluation file"),
     "float16 word2vec binary": (2, "holds float32 only"),
     "import an infinite value": (2, "line 3: a value is infinite, NaN or too large"),
     "import a header larger than the file": (2, "is truncated: expected 99999999999 vectors"),

@@ -88,7 +88,7 @@ def test_analogy_and_pair_scores_equal_gensims(benchmark_vectors):
             mine = evaluate_pairs(vectors, datapath(name), restrict_vocab=restrict)
             pearson, spearman, oov = keyed.evaluate_word_pairs(datapath(name), restrict_vocab=restrict)
             assert abs(mine.spearman - spearman[0]) < 0.002 and abs(mine.pearson - pearson[0]) < 0.002
-            assert abs(mine.oov_ratio * 100 - oov) < 1e-9
+            assert abs(mine.oov_percent - oov) < 1e-9
 
 
 @pytest.mark.parametrize("quiet", [[], ["--quiet"]])  # --quiet hides the progress bar, not the scores
@@ -99,3 +99,81 @@ def test_train_evaluates_after_every_epoch(tmp_path, small_corpus, quiet):
     evaluation = json.loads((tmp_path / "model" / "config.json").read_text())["training"]["evaluation"]
     assert [entry["epoch"] for entry in evaluation] == [1, 2]
     assert 0 <= evaluation[-1]["analogies"]["accuracy"] <= 1
+
+
+def test_a_word_with_itself_is_exactly_one_and_ties_rank_as_gensims(benchmark_vectors, tmp_path):
+    keyed_vectors = pytest.importorskip("gensim.models").KeyedVectors
+    vectors, _ = benchmark_vectors
+    keyed = keyed_vectors(vectors.dim)
+    keyed.add_vectors(vectors.words, vectors.matrix.numpy())
+    words = vectors.words[:400]
+    assert all(vectors.similarity(word, word) == 1.0 for word in words)
+    assert all(-1.0 <= vectors.similarity(words[0], word) <= 1.0 for word in words)
+    # Same-word pairs tie at 1 (float32 rounding used to put them at 0.99999994 or 1.0000001 and
+    # break the tie at random). gensim rounds the same way, so compare on words it scores exactly 1.
+    same = [word for word in words if keyed.similarity(word, word) == 1.0][:30]
+    rng = np.random.default_rng(1)
+    lines = [f"{word}\t{word}\t10" for word in same]
+    lines += [f"{words[a]}\t{words[b]}\t{rng.uniform(0, 10):.2f}" for a, b in rng.integers(0, len(words), (70, 2)) if a != b]
+    pairs = tmp_path / "pairs.tsv"
+    pairs.write_text("\n".join(lines) + "\n")
+    mine = evaluate_pairs(vectors, pairs)
+    pearson, spearman, _ = keyed.evaluate_word_pairs(str(pairs))
+    assert abs(mine.spearman - spearman[0]) < 1e-9 and abs(mine.pearson - pearson[0]) < 1e-6
+
+
+def test_too_few_pairs_is_nan_and_the_analogies_still_print(demo_model, tmp_path):
+    pairs = tmp_path / "few.txt"
+    pairs.write_text("king queen 9\nzzzz yyyy 3\n")  # one pair in the vocabulary
+    result = run_cli("evaluate", "--model", demo_model, "--analogies", DEMO_ANALOGIES, "--pairs", pairs, "--json")
+    assert result.code == 0, result.stderr
+    payload = json.loads(result.stdout)
+    assert payload["analogies"][0]["accuracy"] >= 0.9
+    assert payload["pairs"][0]["spearman"] is None and payload["pairs"][0]["oov_percent"] == 50.0
+    assert "fewer than two pairs have both words in the vocabulary; the correlations are undefined (NaN)" in result.stderr
+    table = run_cli("evaluate", "--model", demo_model, "--pairs", pairs)
+    assert table.code == 0 and "Spearman nan" in table.stdout and "50.0% out of vocabulary" in table.stdout
+
+
+@pytest.mark.parametrize("option", ["--analogies", "--pairs"])
+def test_a_file_without_a_usable_line_is_refused_for_both_kinds(demo_model, tmp_path, option):
+    empty = tmp_path / "empty.txt"
+    empty.write_text("# nothing\n\n" if option == "--pairs" else ": section\n\n")
+    result = run_cli("evaluate", "--model", demo_model, option, empty)
+    assert result.code == 2 and "nothing to evaluate on" in result.stderr and len(result.stderr.splitlines()) == 1
+
+
+def test_the_wrong_kind_of_file_names_the_right_option(demo_model, tmp_path):
+    pairs, questions = tmp_path / "pairs.tsv", tmp_path / "questions.txt"
+    pairs.write_text("king\tqueen\t9\nman\twoman\t8\n")
+    questions.write_text(": gender\nman king woman queen\nboy girl man woman\n")
+    result = run_cli("evaluate", "--model", demo_model, "--analogies", pairs)
+    assert result.code == 2 and "no line is an analogy question" in result.stderr and "use --pairs" in result.stderr
+    result = run_cli("evaluate", "--model", demo_model, "--pairs", questions)
+    assert result.code == 2 and "no line is a word pair with a score" in result.stderr and "use --analogies" in result.stderr
+
+
+@pytest.mark.parametrize("encoding", ["utf-16", "utf-16-le", "utf-16-be"])
+def test_a_utf16_pairs_file_is_named_with_how_to_convert(demo_model, tmp_path, encoding):
+    pairs = tmp_path / "pairs.txt"
+    pairs.write_bytes("king queen 9\nman woman 8\nparis france 3\n".encode(encoding))
+    result = run_cli("evaluate", "--model", demo_model, "--pairs", pairs)
+    assert result.code == 2 and "is UTF-16 text" in result.stderr and "iconv -f UTF-16" in result.stderr
+
+
+def test_gold_scores_that_are_not_finite_are_malformed_lines(demo_model, tmp_path):
+    pairs = tmp_path / "pairs.txt"
+    pairs.write_text("king queen 9\nman woman nan\nking man inf\nparis france 7\ncat cats 8\n")
+    result = run_cli("evaluate", "--model", demo_model, "--pairs", pairs, "--json")
+    assert result.code == 0, result.stderr
+    scored = json.loads(result.stdout)["pairs"][0]
+    assert scored["malformed_lines"] == [2, 3] and scored["pairs"] == 3 and scored["pearson"] is not None
+
+
+def test_train_refuses_a_folder_or_the_wrong_kind_of_evaluation_file_before_training(tmp_path, small_corpus):
+    result = run_cli("train", small_corpus, "--out", tmp_path / "model", "--eval-pairs", tmp_path)
+    assert result.code == 2 and "--eval-pairs" in result.stderr and "is a folder" in result.stderr
+    questions = tmp_path / "questions.txt"
+    questions.write_text(": gender\nman king woman queen\n")
+    result = run_cli("train", small_corpus, "--out", tmp_path / "model", "--eval-pairs", questions)
+    assert result.code == 2 and "use --analogies" in result.stderr and not (tmp_path / "model").exists()
