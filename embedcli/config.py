@@ -7,11 +7,13 @@ TOML file given with ``--config`` holds overrides only and is checked key by key
 from __future__ import annotations
 
 import dataclasses
+import functools
 import math
 import numbers
 import os
 import re
 import sys
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -131,12 +133,49 @@ def load_config(path: str | Path) -> TrainConfig:
 def _check_keys_and_types(values: dict[str, Any], *, source: str) -> None:
     for key, value in values.items():
         if key not in FIELDS:
-            known = ", ".join(FIELDS)
-            raise ConfigError(f"{source} unknown setting '{key}'; known settings: {known}")
+            raise ConfigError(f"{source} {_unknown_setting(key)}")
         try:
             _conformed(key, value)
         except TypeError as error:
             raise ConfigError(f"{source} {error}") from None
+
+
+def _unknown_setting(key: object) -> str:
+    return f"unknown setting {key!r}; known settings: {', '.join(FIELDS)}"
+
+
+def as_config(settings: TrainConfig | Mapping[str, Any] | None) -> TrainConfig:
+    """A TrainConfig from one, from a dict of settings (checked like a config file's), or the defaults for None."""
+    if settings is None:
+        return DEFAULTS
+    if isinstance(settings, TrainConfig):
+        return settings
+    if isinstance(settings, Mapping):
+        values = dict(settings)
+        _check_keys_and_types(values, source="settings:")
+        return dataclasses.replace(DEFAULTS, **values)
+    raise ConfigError(
+        f"settings must be a TrainConfig or a dict of settings, got {type(settings).__name__}; "
+        "read a config file with embedcli.config.load_config(PATH)"
+    )
+
+
+def _checked_init(generated: Callable[..., None]) -> Callable[..., None]:
+    """The dataclass's __init__, refusing unknown or doubled settings with ConfigError, as a config file does."""
+
+    @functools.wraps(generated)
+    def __init__(self: TrainConfig, *args: Any, **kwargs: Any) -> None:
+        for key in kwargs:
+            if key not in FIELDS:
+                raise ConfigError(_unknown_setting(key))
+        if len(args) > len(FIELDS):
+            raise ConfigError(f"TrainConfig takes at most {len(FIELDS)} settings, got {len(args)}; name them")
+        for name in list(FIELDS)[: len(args)]:
+            if name in kwargs:
+                raise ConfigError(f"setting '{name}' is given twice, by position and by name")
+        generated(self, *args, **kwargs)
+
+    return __init__
 
 
 def _check_types(cfg: TrainConfig) -> None:
@@ -206,4 +245,5 @@ def _check_ranges(cfg: TrainConfig) -> None:
 
 _DEVICE = re.compile(r"^(auto|cpu|cuda(:\d+)?)$")
 FIELDS = {f.name: f for f in dataclasses.fields(TrainConfig)}
+TrainConfig.__init__ = _checked_init(TrainConfig.__init__)  # type: ignore[method-assign]
 DEFAULTS = TrainConfig()

@@ -437,10 +437,32 @@ def map_tensors(path: Path) -> tuple[dict[str, np.ndarray], dict[str, str]]:
     return tensors, metadata
 
 
+def _file_not_model(path: Path) -> str:
+    """Why a file given as a model is none, and what to give instead."""
+    message = f"{path} is a file, not a model: a model is a folder written by embedcli train or embedcli import"
+    if (path.parent / CONFIG).is_file():
+        return f"{path} is a file of the model {path.parent}; give the folder: {path.parent}"
+    try:
+        with open(path, "rb") as stream:
+            first_line = stream.read(4096).split(b"\n", 1)[0].split()
+    except OSError:
+        return message
+    try:  # word2vec's "COUNT DIM" header, or GloVe's "word 0.1 -0.2 ...": vectors to import
+        looks_like_vectors = len(first_line) == 2 and all(part.isdigit() for part in first_line)
+        looks_like_vectors |= len(first_line) >= 3 and bool([float(part) for part in first_line[1:]])
+    except ValueError:
+        looks_like_vectors = False
+    if looks_like_vectors:
+        return f"{path} is a file of word vectors, not a model folder; turn it into one with: embedcli import {path} --out DIR"
+    return message
+
+
 def read_config(model_dir: Path) -> dict[str, Any]:
     """config.json of a model directory, after checking that it is one embedcli can read."""
     model_dir = Path(model_dir)
     path = model_dir / CONFIG
+    if model_dir.is_file():
+        raise ModelError(_file_not_model(model_dir))
     if not model_dir.is_dir():
         raise ModelError(f"no model at {model_dir}; train one with: embedcli train CORPUS --out {model_dir}")
     if not path.is_file():

@@ -30,14 +30,14 @@ import time
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Mapping, Sequence
 
 import numpy as np
 import torch
 from tqdm import tqdm
 
 from . import __version__
-from .config import DEFAULTS, GPU_LANES, TrainConfig
+from .config import DEFAULTS, GPU_LANES, TrainConfig, as_config
 from .corpus import Corpus
 from .errors import ConfigError, EmbedcliError, ModelError, UsageError, signals_held
 from .evaluate import evaluate_analogies, evaluate_pairs, read_analogies, read_pairs
@@ -146,13 +146,17 @@ def row_step_share(max_row_step: float, workers: int) -> float:
 
 def train(
     corpus_paths: str | os.PathLike | Sequence[str | os.PathLike],
-    cfg: TrainConfig,
+    cfg: TrainConfig | Mapping[str, Any] | None = None,
     *,
     out_dir: str | os.PathLike = "embeddings",
     force: bool = False,
     progress: bool = True,
 ) -> TrainResult:
-    """Train word vectors on the corpus (one path, or a list of them) and write a model directory to ``out_dir``."""
+    """Train word vectors on the corpus (one path, or a list of them) and write a model directory to ``out_dir``.
+
+    ``cfg``: a TrainConfig, a dict of settings (``{"dim": 50}``, checked like a config file's) or None for the defaults.
+    """
+    cfg = as_config(cfg)
     if isinstance(corpus_paths, (str, os.PathLike)):  # one path, not a list of its characters
         corpus_paths = [corpus_paths]
     out_dir = Path(out_dir)

@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import difflib
 import functools
-from collections.abc import Callable, Sequence
+import os
+import reprlib
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -22,6 +24,8 @@ from .store import open_model
 if TYPE_CHECKING:
     import torch
 
+
+Term = Any  # a query term: a word (str) or a vector (a 1-D numpy array or torch tensor)
 
 NEIGHBORS = 10  # words a similarity query lists unless told (gensim's most_similar too)
 ANSWERS = 5  # answers an analogy lists unless told
@@ -55,6 +59,8 @@ class Vectors:
     @classmethod
     def load(cls, model_dir: str | Path) -> Vectors:
         """The vectors of a model directory written by ``embedcli train`` or ``embedcli import``."""
+        if not isinstance(model_dir, (str, os.PathLike)):
+            raise UsageError(f"give the model's folder as a str or path, got {_shown(model_dir)}")
         model = open_model(Path(model_dir))  # checksums are computed meanwhile, in the background
         words = model.words
         if words is None:  # a directory without words.json: the tokenizer knows them
@@ -77,6 +83,10 @@ class Vectors:
 
     def __len__(self) -> int:
         return len(self.words)
+
+    def __iter__(self) -> Iterator[str]:
+        """The words in row order, as a dict of words iterates over its keys."""
+        return iter(self.words)
 
     @property
     def dim(self) -> int:
@@ -114,11 +124,13 @@ class Vectors:
 
         return torch.nn.EmbeddingBag.from_pretrained(self.matrix.clone(), freeze=freeze, mode=mode)
 
-    def __contains__(self, word: str) -> bool:
-        return self._find(word) is not None
+    def __contains__(self, word: object) -> bool:
+        return isinstance(word, str) and self._find(word) is not None
 
     def index(self, word: str) -> int:
         """The row of ``word``; raises UnknownWordError with close matches if it is not known."""
+        if not isinstance(word, str):
+            raise UsageError(_not_a_word(word))
         row = self._find(word)
         if row is None:
             matches = self.close_matches(word)
@@ -130,7 +142,11 @@ class Vectors:
         """The vector of ``word`` (a numpy array)."""
         return np.array(self.array[self.index(word)])
 
-    __getitem__ = vector
+    def __getitem__(self, words: str | Sequence[str]) -> np.ndarray:
+        """The vector of a word, or the vectors of a list of words stacked as rows (as gensim's ``kv[[...]]``)."""
+        if isinstance(words, (list, tuple)):
+            return np.array(self.array[[self.index(word) for word in words]]).reshape(len(words), self.dim)
+        return self.vector(words)
 
     def close_matches(self, word: str, count: int = 5) -> list[str]:
         """Known words spelled like ``word`` (searched among the 100,000 most frequent)."""
@@ -171,36 +187,45 @@ class Vectors:
 
     def most_similar(
         self,
-        positive: str | Sequence[str] = (),
-        negative: Sequence[str] = (),
+        positive: Term | Sequence[Term] = (),
+        negative: Term | Sequence[Term] = (),
         *,
         topn: int = NEIGHBORS,
     ) -> list[tuple[str, float]]:
-        """Nearest words by cosine to the mean of ``positive`` minus ``negative`` (gensim's 3CosAdd)."""
-        positive, negative = _word_list(positive), _word_list(negative)
-        rows = [self.index(word) for word in positive] + [self.index(word) for word in negative]
-        if not rows:
+        """Nearest words by cosine to the mean of ``positive`` minus ``negative`` (gensim's 3CosAdd).
+
+        A term is a word or a vector (a 1-D numpy array or tensor of ``dim`` numbers). As in gensim,
+        a word counts at length 1, a vector as given, and only words are left out of the answer.
+        """
+        positive, negative = self._terms(positive, "positive"), self._terms(negative, "negative")
+        terms = positive + negative
+        if not terms:
             raise UnknownWordError("give at least one word to compare with")
+        rows = [self.index(term) if isinstance(term, str) else None for term in terms]
+        vectors = [term if row is None else self.unit_rows(row) for term, row in zip(terms, rows)]
         signs = np.array([1.0] * len(positive) + [-1.0] * len(negative), dtype=np.float32)
-        query = (self.unit_rows(rows) * signs[:, None]).mean(0)
+        query = (np.stack(vectors) * signs[:, None]).mean(0)
         query /= max(float(np.linalg.norm(query)), 1e-12)
-        return self._nearest(self.cosines(query), exclude=rows, topn=topn)
+        return self._nearest(self.cosines(query), exclude=[row for row in rows if row is not None], topn=topn)
 
     def most_similar_cosmul(
-        self, positive: str | Sequence[str] = (), negative: str | Sequence[str] = (), *, topn: int = NEIGHBORS
+        self, positive: Term | Sequence[Term] = (), negative: Term | Sequence[Term] = (), *, topn: int = NEIGHBORS
     ) -> list[tuple[str, float]]:
         """Nearest words by 3CosMul (Levy and Goldberg 2014; gensim's most_similar_cosmul).
 
         Cosines are shifted to [0, 1]; a word scores the product over ``positive`` divided by the
-        product over ``negative`` plus 1e-6 (gensim's epsilon).
+        product over ``negative`` plus 1e-6 (gensim's epsilon). A term may be a vector, as in
+        ``most_similar``; it is scaled to length 1, so that its cosines are cosines.
         """
-        positive_rows = [self.index(word) for word in _word_list(positive)]
-        negative_rows = [self.index(word) for word in _word_list(negative)]
-        if not positive_rows:
+        positive, negative = self._terms(positive, "positive"), self._terms(negative, "negative")
+        if not positive:
             raise UnknownWordError("give at least one positive word")
-        shifted = (self.cosines(self.unit_rows(positive_rows + negative_rows)) + 1) / 2  # (words given, vocabulary)
-        scores = shifted[: len(positive_rows)].prod(0) / (shifted[len(positive_rows) :].prod(0) + 1e-6)
-        return self._nearest(scores, exclude=positive_rows + negative_rows, topn=topn)
+        terms = positive + negative
+        rows = [self.index(term) if isinstance(term, str) else None for term in terms]
+        units = [term / max(float(np.linalg.norm(term)), 1e-12) if row is None else self.unit_rows(row) for term, row in zip(terms, rows)]
+        shifted = (self.cosines(np.stack(units)) + 1) / 2  # (terms given, vocabulary)
+        scores = shifted[: len(positive)].prod(0) / (shifted[len(positive) :].prod(0) + 1e-6)
+        return self._nearest(scores, exclude=[row for row in rows if row is not None], topn=topn)
 
     def analogy(
         self,
@@ -210,16 +235,16 @@ class Vectors:
         *,
         topn: int = ANSWERS,
         method: str = "add",
-        positive: str | Sequence[str] = (),
-        negative: str | Sequence[str] = (),
+        positive: Term | Sequence[Term] = (),
+        negative: Term | Sequence[Term] = (),
     ) -> list[tuple[str, float]]:
         """'first is to second as third is to ?', the question words excluded.
 
         ``method`` "add" is 3CosAdd (gensim's most_similar), "mul" 3CosMul (most_similar_cosmul);
         ``positive`` and ``negative`` add words to either side of the query.
         """
-        positive = [second, third, *_word_list(positive)]
-        negative = [first, *_word_list(negative)]
+        positive = [second, third, *self._terms(positive, "positive")]
+        negative = [first, *self._terms(negative, "negative")]
         if method == "add":
             return self.most_similar(positive, negative, topn=topn)
         if method == "mul":
@@ -237,6 +262,38 @@ class Vectors:
         best = np.argpartition(-scores, topn - 1)[:topn]
         best = best[np.argsort(-scores[best], kind="stable")]
         return [(self.words[row], float(scores[row])) for row in best]
+
+    def _terms(self, given: Any, name: str) -> list[str | np.ndarray]:
+        """The words and vectors of a query argument: one word (or vector) given alone is that one, not its parts."""
+        if given is None:
+            return []
+        if isinstance(given, (str, bytes, bytearray, np.ndarray)) or hasattr(given, "detach"):
+            given = [given]
+        try:
+            items = list(given)
+        except TypeError:
+            raise UsageError(
+                f"{name} must be a word, a list of words or a vector of {self.dim} numbers, got {_shown(given)}"
+            ) from None
+        return [self._term(item, name) for item in items]
+
+    def _term(self, item: Any, name: str) -> str | np.ndarray:
+        if isinstance(item, str):
+            return item
+        if isinstance(item, np.ndarray) or hasattr(item, "detach"):  # a numpy array or a torch tensor
+            vector = item.detach().cpu().numpy() if hasattr(item, "detach") else item
+            if vector.shape != (self.dim,) or vector.dtype.kind not in "fiu":
+                raise UsageError(
+                    f"a vector in {name} must hold {self.dim} numbers (1-D), got an array of shape "
+                    f"{tuple(vector.shape)} and dtype {vector.dtype}"
+                )
+            vector = vector.astype(np.float32)
+            if not np.isfinite(vector).all():
+                raise UsageError(f"a vector in {name} holds NaN or infinite numbers")
+            return vector
+        if isinstance(item, (bytes, bytearray)):
+            raise UsageError(f"{name}: {_not_a_word(item)}")
+        raise UsageError(f"{name}: give words (str) or vectors of {self.dim} numbers, got {_shown(item)}")
 
     def _find(self, word: str) -> int | None:
         row = self._row(word)
@@ -274,6 +331,15 @@ def _normalizer(tokenizer_json: str) -> Callable[[str], str]:
     return normalizer.normalize_str if normalizer is not None else (lambda word: word)
 
 
-def _word_list(words: str | Sequence[str]) -> list[str]:
-    """One word given as a string is that word, not its characters."""
-    return [words] if isinstance(words, str) else list(words)
+def _shown(value: Any) -> str:
+    """A value's type and a short repr, for messages."""
+    return f"{type(value).__name__} {reprlib.repr(value)}"
+
+
+def _not_a_word(value: Any) -> str:
+    """Why ``value`` is no word, and what to give instead."""
+    if isinstance(value, (bytes, bytearray)):
+        return f"give words as str, not bytes: {reprlib.repr(value)}; decode it first, e.g. .decode('utf-8')"
+    if isinstance(value, (int, np.integer)) and not isinstance(value, bool):
+        return f"give a word (str), not a row number {value}; vectors.words[{value}] is the word of that row"
+    return f"give a word (str), got {_shown(value)}"
