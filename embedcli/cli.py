@@ -279,7 +279,7 @@ def evaluate(
         for s in r.sections:
             typer.echo(f"  {s.name:<{width}}  {s.accuracy:.4f}  ({s.correct}/{s.correct + s.incorrect})")
     for r in pair_results:
-        typer.echo(f"{r.file}: Spearman {r.spearman:.4f}  Pearson {r.pearson:.4f}  ({r.pairs} pairs, {r.oov_percent:.1f}% out of vocabulary)")
+        typer.echo(f"{r.file}: Spearman {r.spearman:.4f}  Pearson {r.pearson:.4f}  ({_count(r.pairs, 'pair')}, {r.oov_percent:.1f}% out of vocabulary)")
 
 
 @app.command()
