@@ -68,7 +68,7 @@ class Corpus:
             raise CorpusError(f"- (stdin) is named {stdin_count} times, but stdin can be read only once: name it once")
         left_out = {Path(folder).resolve() for folder in leave_out}
         self.files: list[Path] = []
-        self.skipped: list[tuple[Path, str]] = []  # a folder's files that are not text, with their kind (see _kind)
+        self.skipped: list[tuple[Path, str]] = []  # a folder's files that are not text, with their kind (see text_kind)
         for path in paths:
             files, skipped = _expand(str(path), left_out)
             self.files.extend(files)
@@ -116,7 +116,7 @@ class Corpus:
             try:
                 while block := source.read(BLOCK_BYTES):
                     if first and not compressed:
-                        _refuse_unless_text(path, _kind(block[:HEAD_BYTES], whole=len(block) < HEAD_BYTES))
+                        _refuse_unless_text(path, text_kind(block[:HEAD_BYTES], whole=len(block) < HEAD_BYTES))
                     first = False
                     out.write(block)
                     if self.max_words and not compressed:
@@ -350,7 +350,7 @@ def _open_raw(path: Path, opener=None) -> BinaryIO:
 
 
 def _kind_of(path: Path) -> str:
-    """'text', 'binary' or a UTF-16 encoding (see :func:`_kind`), from the start of the (decompressed) file;
+    """'text', 'binary' or a UTF-16 encoding (see :func:`text_kind`), from the start of the (decompressed) file;
     a compressed file that cannot be decompressed is an error."""
     try:
         with _open_binary(path) as stream:
@@ -359,10 +359,10 @@ def _kind_of(path: Path) -> str:
         if path.suffix.lower() in _COMPRESSED:
             raise CorpusError(f"corpus {_name(path)} is damaged: {error}") from None
         return "binary"
-    return _kind(head, whole=len(head) < HEAD_BYTES)
+    return text_kind(head, whole=len(head) < HEAD_BYTES)
 
 
-def _kind(head: bytes, *, whole: bool) -> str:
+def text_kind(head: bytes, *, whole: bool) -> str:
     """What the first bytes of a file are: 'text' (UTF-8, or nearly), 'UTF-16' (with a byte-order
     mark, as Windows' Notepad and PowerShell write 'Unicode' text), 'UTF-16LE' or 'UTF-16BE' (without
     one), or 'binary'. ``whole``: ``head`` is the whole file, so no character is cut at its end."""
@@ -426,7 +426,7 @@ def _lines(stream: BinaryIO, path: Path) -> Iterator[str]:
         text = pending + decoder.decode(block, final=not block)
         if "\r" in text:  # Windows' \r\n, and the lone \r of old Mac files, end lines too
             text = text.replace("\r\n", "\n").replace("\r", "\n")
-        if "\0" in text:  # a stray NUL in text (see _kind) separates words rather than joining them
+        if "\0" in text:  # a stray NUL in text (see text_kind) separates words rather than joining them
             text = text.replace("\0", " ")
         lines = text.split("\n")
         pending = lines.pop()

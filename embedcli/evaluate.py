@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .corpus import HEAD_BYTES, _kind
+from .corpus import HEAD_BYTES, text_kind
 from .errors import UsageError
 from .vectors import Vectors
 
@@ -100,7 +100,7 @@ def _read_lines(path: Path) -> list[str]:
         raise UsageError(f"evaluation file {path} is a folder") from None
     except PermissionError:
         raise UsageError(f"cannot read evaluation file {path}: permission denied") from None
-    kind = _kind(data[:HEAD_BYTES], whole=len(data) <= HEAD_BYTES)
+    kind = text_kind(data[:HEAD_BYTES], whole=len(data) <= HEAD_BYTES)
     if kind.startswith("UTF-16"):  # decoded as UTF-8 it would be words with a NUL between letters: all OOV
         raise UsageError(
             f"evaluation file {path} is UTF-16 text; embedcli reads UTF-8: convert it first, "
