@@ -161,12 +161,13 @@ def train(
         corpus_paths = [corpus_paths]
     out_dir = Path(out_dir)
     for flag, path, read in (("--eval-analogies", cfg.eval_analogies, read_analogies), ("--eval-pairs", cfg.eval_pairs, read_pairs)):
-        if path and Path(path).is_dir():
+        if not path:
+            continue
+        if Path(path).is_dir():
             raise ConfigError(f"{flag} {path}: is a folder; give an evaluation file")
-        if path and not Path(path).is_file():
+        if not Path(path).is_file():
             raise ConfigError(f"{flag} {path}: no such file")
-        if path:
-            read(path)  # an empty, UTF-16 or wrong kind of file is refused now, not after the first epoch
+        read(path)  # an empty, UTF-16 or wrong kind of file is refused now, not after the first epoch
     from .distributed import join_group, launched_by_torchrun  # a no-op outside torchrun
 
     if launched_by_torchrun() and any(str(path) == "-" for path in corpus_paths):

@@ -201,12 +201,12 @@ class Vectors:
         terms = positive + negative
         if not terms:
             raise UnknownWordError("give at least one word to compare with")
-        rows = [self.index(term) if isinstance(term, str) else None for term in terms]
+        rows = self._rows(terms)
         vectors = [term if row is None else self.unit_rows(row) for term, row in zip(terms, rows)]
         signs = np.array([1.0] * len(positive) + [-1.0] * len(negative), dtype=np.float32)
         query = (np.stack(vectors) * signs[:, None]).mean(0)
         query /= max(float(np.linalg.norm(query)), 1e-12)
-        return self._nearest(self.cosines(query), exclude=[row for row in rows if row is not None], topn=topn)
+        return self._nearest(self.cosines(query), exclude=rows, topn=topn)
 
     def most_similar_cosmul(
         self, positive: Term | Sequence[Term] = (), negative: Term | Sequence[Term] = (), *, topn: int = NEIGHBORS
@@ -221,11 +221,11 @@ class Vectors:
         if not positive:
             raise UnknownWordError("give at least one positive word")
         terms = positive + negative
-        rows = [self.index(term) if isinstance(term, str) else None for term in terms]
+        rows = self._rows(terms)
         units = [term / max(float(np.linalg.norm(term)), 1e-12) if row is None else self.unit_rows(row) for term, row in zip(terms, rows)]
         shifted = (self.cosines(np.stack(units)) + 1) / 2  # (terms given, vocabulary)
         scores = shifted[: len(positive)].prod(0) / (shifted[len(positive) :].prod(0) + 1e-6)
-        return self._nearest(scores, exclude=[row for row in rows if row is not None], topn=topn)
+        return self._nearest(scores, exclude=rows, topn=topn)
 
     def analogy(
         self,
@@ -251,7 +251,13 @@ class Vectors:
             return self.most_similar_cosmul(positive, negative, topn=topn)
         raise UsageError(f"unknown analogy method '{method}'; use add or mul")
 
-    def _nearest(self, scores: np.ndarray, *, exclude: Sequence[int], topn: int) -> list[tuple[str, float]]:
+    def _rows(self, terms: Sequence[str | np.ndarray]) -> list[int | None]:
+        """The row of each word among ``terms``; None for a vector."""
+        return [self.index(term) if isinstance(term, str) else None for term in terms]
+
+    def _nearest(self, scores: np.ndarray, *, exclude: Sequence[int | None], topn: int) -> list[tuple[str, float]]:
+        """The ``topn`` best rows by ``scores``, leaving out the rows in ``exclude`` (None: a vector, nothing to leave out)."""
+        exclude = [row for row in exclude if row is not None]
         if not isinstance(topn, (int, np.integer)) or isinstance(topn, bool) or topn < 0:
             raise UsageError(f"topn must be a whole number, 0 or more, got {topn!r}")
         scores = np.array(scores, dtype=np.float64)
