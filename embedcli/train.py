@@ -400,7 +400,7 @@ def _save(
 ) -> None:
     model, cfg, out_dir, device = run.model, run.cfg, run.out_dir, run.device
     if not _sane(model):
-        raise DivergedError(f"training diverged ({_INSANE}); nothing was written; lower --lr (now {cfg.lr})")
+        raise run._diverged(_INSANE)  # an earlier epoch's checkpoint may be there: say so
     files = run.identity["corpus"]["files"]
     metadata = {
         "embedcli_version": __version__,
@@ -823,6 +823,9 @@ class _Run:
         return True
 
     def _diverged(self, what: str) -> DivergedError:
+        writer = self.writer
+        if writer is not None and writer is not threading.current_thread():
+            writer.join()  # a checkpoint being written is there once it ends: the message must know
         if not has_checkpoint(self.out_dir):  # none written yet
             return DivergedError(f"training diverged ({what}); nothing was written; lower --lr (now {self.cfg.lr})")
         return DivergedError(
