@@ -171,6 +171,19 @@ def sgns_step(
     return loss
 
 
+def step_bytes(centers: int, dim: int, *, window: int, noise_block: int, noise_words: int) -> int:
+    """Scratch memory of one :func:`sgns_step` over ``centers`` centers (all its lanes), in bytes.
+
+    Per center: its input row and that row's gradient, plus its share of the block's B + 2W + K
+    output rows and their gradients; then the block's scores and their sigmoids. At ``--dim``
+    300,000 this is about 7.5 GB per worker for the default 1024 centers, whatever the vocabulary.
+    """
+    outputs_per_center = 1 + (2 * window + noise_words) / noise_block
+    rows = centers * (2 + 2 * outputs_per_center)
+    scores = 2 * centers * (noise_block + 2 * window + noise_words)
+    return int(4 * (rows * dim + scores))
+
+
 @functools.lru_cache(maxsize=16)
 def _block_positions(lanes: int, blocks: int, block: int, window: int, device: torch.device) -> torch.Tensor:
     """(lanes x blocks, B + 2W): where each block of B centers finds its windows in the (L, C + 2W) rows, flattened."""

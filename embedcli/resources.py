@@ -15,15 +15,17 @@ from .corpus import Corpus
 from .errors import ConfigError, EmbedcliError
 
 
-def check_memory(vocab_size: int, dim: int, device: torch.device, *, copies: int) -> None:
-    """Refuse before allocating when ``copies`` vocab x dim float32 tables cannot fit."""
-    needed = vocab_size * dim * 4 * copies
+def check_memory(vocab_size: int, dim: int, device: torch.device, *, copies: int, working: int = 0) -> None:
+    """Refuse before allocating when ``copies`` vocab x dim float32 tables and ``working`` bytes of step scratch cannot fit."""
+    tables = vocab_size * dim * 4 * copies
+    needed = tables + working
     available = available_memory(device)
     if available is not None and needed > available:
+        lower = "--chunk or --dim" if working > tables else "--max-vocab (or raise --min-count) or --dim"
         raise ConfigError(
             f"training {vocab_size:,} words x --dim {dim} needs about {_size(needed)} of "
-            f"{'GPU ' if device.type == 'cuda' else ''}memory, but only {_size(available)} is free; "
-            f"lower --max-vocab (or raise --min-count) or --dim"
+            f"{'GPU ' if device.type == 'cuda' else ''}memory ({_size(tables)} for the tables, "
+            f"{_size(working)} for the training steps), but only {_size(available)} is free; lower {lower}"
         )
 
 
@@ -72,7 +74,9 @@ def check_disk(corpus: Corpus, cache_root: Path) -> None:
 
 
 def _size(count: int) -> str:
-    return f"{count / 2**30:.1f} GiB" if count >= 2**30 else f"{count / 2**20:.0f} MiB"
+    if count >= 2**30:
+        return f"{count / 2**30:.1f} GiB"
+    return f"{count / 2**20:.0f} MiB" if count >= 2**20 else f"{count / 2**10:.0f} KiB"
 
 
 def return_large_buffers() -> None:

@@ -41,7 +41,7 @@ from .config import DEFAULTS, GPU_LANES, TrainConfig, as_config
 from .corpus import Corpus
 from .errors import ConfigError, EmbedcliError, ModelError, UsageError, signals_held
 from .evaluate import evaluate_analogies, evaluate_pairs, read_analogies, read_pairs
-from .model import CapturedStep, SkipGram
+from .model import CapturedStep, SkipGram, step_bytes
 from .resources import check_disk, check_memory, return_large_buffers
 from .sampling import Span, chunk_of, hot_rows, keep_probabilities, make_span, noise_table, sentence_ids
 from .store import (
@@ -67,6 +67,7 @@ SPAN_TOKENS = 1 << 18
 # One GPU alone merges with no one: its spans are 8x longer, since preparing a span (some 60 small
 # kernels and two waits for the GPU) costs about as much as training 100k of its tokens there.
 GPU_SPAN_TOKENS = 1 << 21
+SPAN_BYTES_PER_TOKEN = 16  # per token and window position: a span's ids, masks and their temporaries (generous)
 # Workers by default, whatever the cores: on a 16-core machine 16 workers made 0.46M words/s (less
 # than 2 on 2 cores) at WS353 0.30, contending for Python's lock between their small tensor
 # operations and colliding in their lock-free adds; 4 (on 2 cores) score WS353 0.586 against 0.618
@@ -281,7 +282,12 @@ def _train_in_group(
             span_tokens = int(checkpoint[1].get("span_tokens", SPAN_TOKENS))  # positions count spans
         # Both tables, a checkpoint's snapshot of them (in host memory), and under torchrun the last merged copy.
         copies = (4 if device.type == "cpu" else 2) + 2 * (group.world > 1)
-        check_memory(len(encoded.vocabulary), cfg.dim, device, copies=copies)
+        # Each worker's step scratch (which grows with --chunk and --dim, not the vocabulary) and its span.
+        step = step_bytes(
+            cfg.lanes * cfg.chunk, cfg.dim, window=cfg.window, noise_block=cfg.noise_block, noise_words=cfg.noise_words
+        )
+        working = workers * (step + span_tokens * SPAN_BYTES_PER_TOKEN * (2 * cfg.window + 1))
+        check_memory(len(encoded.vocabulary), cfg.dim, device, copies=copies, working=working)
 
         generator = torch.Generator().manual_seed(cfg.seed)
         model = SkipGram(len(encoded.vocabulary), cfg.dim, generator=generator)

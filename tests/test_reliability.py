@@ -346,6 +346,38 @@ def test_tables_too_large_for_memory_are_refused_before_allocating(tmp_path, sma
     assert result.code == 2 and "--dim" in result.stderr and "memory" in result.stderr
 
 
+def test_step_scratch_too_large_for_memory_is_refused_though_the_tables_fit(tmp_path):
+    """50 words x --dim 3,000,000: tables of 2.2 GiB, but each worker's step gathers some 6,500 rows of that width."""
+    corpus = tmp_path / "fifty.txt"
+    corpus.write_text("".join(" ".join(f"w{(7 * line + i) % 50}" for i in range(20)) + "\n" for line in range(100)))
+    result = run_cli("train", corpus, "--out", tmp_path / "model", "--dim", "3000000", "--quiet")
+    assert result.code == 2 and "for the training steps" in result.stderr and "--chunk" in result.stderr, result.stderr
+    assert not (tmp_path / "model" / "config.json").exists()
+
+
+def test_the_step_scratch_estimate_matches_the_step(tmp_path):
+    """step_bytes counts the tensors sgns_step gathers and makes: within 5% of what one step allocates."""
+    import torch
+
+    from embedcli.model import step_bytes
+    from embedcli.sampling import chunk_of, make_span, noise_table
+
+    dim, window = 4096, 5
+    generator = torch.Generator().manual_seed(0)
+    rows = torch.randint(0, 50, (4096,), generator=generator)
+    span = make_span(
+        rows, torch.zeros(4096, dtype=torch.int64), torch.ones(50), window=window, chunk=1024, negative=5,
+        noise_block=64, noise_words=64, cumulative=noise_table(torch.ones(50)), generator=generator,
+    )
+    weights = torch.zeros(50, dim), torch.zeros(50, dim)
+    from embedcli.model import sgns_step
+
+    with torch.profiler.profile(activities=[torch.profiler.ProfilerActivity.CPU], profile_memory=True) as profile:
+        sgns_step(*weights, chunk_of(span, 0, 1024), 0.025)
+    allocated = sum(event.cpu_memory_usage for event in profile.events() if event.cpu_memory_usage > 0)
+    assert abs(allocated - step_bytes(1024, dim, window=window, noise_block=64, noise_words=64)) < 0.05 * allocated
+
+
 def test_deterministic_is_a_setting_with_a_default():
     assert DEFAULTS.deterministic is False and DEFAULTS.checkpoint_every > 0
 
