@@ -59,7 +59,7 @@ class TrainConfig:
     lr: float = _setting(0.05, "starting learning rate, decayed linearly (fastText's; gensim and word2vec use 0.025)")
     min_lr: float = _setting(0.0001, "floor of the decayed learning rate, as a fraction of --lr")
     epochs: int = _setting(5, "passes over the corpus")
-    seed: int = _setting(1, "random seed for initialisation and sampling")
+    seed: int = _setting(1, "random seed for initialisation and sampling (0 to 4294967295)")
     device: str = _setting("auto", "'auto' (CUDA when present), 'cpu', 'cuda' or 'cuda:N'")
     threads: int = _setting(0, "CPU worker threads (0: one per core, at most 4; up to 256)")
     chunk: int = _setting(1024, "consecutive center positions of one lane trained together in one step (16 to 1048576)")
@@ -236,6 +236,8 @@ def _check_ranges(cfg: TrainConfig) -> None:
     need(cfg.max_tokens >= 0, f"--max-tokens must be 0 (read everything) or more, got {cfg.max_tokens}")
     need(cfg.timeout > 0, f"--timeout must be above 0 seconds, got {cfg.timeout}")
     need(cfg.max_sentence >= 2, f"--max-sentence must be at least 2, got {cfg.max_sentence}")
+    # torch's CPU generator keeps 32 bits of a seed: seeds 2**32 apart would give the same run (numpy and gensim refuse them too)
+    need(0 <= cfg.seed < 1 << 32, f"--seed must be between 0 and 4294967295, got {cfg.seed}")
     need(
         bool(_DEVICE.match(cfg.device)),
         f"unknown device '{cfg.device}'; use auto, cpu, cuda or cuda:N",

@@ -61,7 +61,9 @@ def test_a_config_file_with_a_byte_order_mark_is_read(tmp_path):
 @pytest.mark.parametrize(
     "text, message",
     [("dim = [", "not valid TOML"), ("size = 3", "unknown setting 'size'"), ("dim = 1.5", "must be int"),
-     ("dim = true", "must be int"), ("dim = 0", "--dim must be at least 1"), ("device = 'gpu'", "unknown device")],
+     ("dim = true", "must be int"), ("dim = 0", "--dim must be at least 1"), ("device = 'gpu'", "unknown device"),
+     # torch keeps 32 bits of a seed: 1 and 2**32 + 1 gave the same vectors
+     ("seed = 4294967297", "--seed must be between 0 and 4294967295"), ("seed = -1", "--seed must be between 0")],
 )
 def test_bad_config_files_are_refused(tmp_path, text, message):
     path = tmp_path / "c.toml"
