@@ -91,6 +91,15 @@ def _vocabulary(vectors: Vectors, restrict_vocab: int) -> dict[str, int]:
     return {word.upper(): row for row, word in reversed(list(enumerate(words)))}
 
 
+def _known_as(word: str, known: dict[str, int], vectors: Vectors) -> str:
+    """The key an upper-cased question word has in ``known``: itself, as gensim matches, or else the word
+    normalised as the corpus was (an NFD 'café' is the corpus's NFC one, as lookup finds it)."""
+    if word in known:
+        return word
+    normalized = vectors.normalized(word).upper()
+    return normalized if normalized in known else word
+
+
 def _read_lines(path: Path) -> list[str]:
     try:
         data = path.read_bytes()
@@ -188,6 +197,7 @@ def evaluate_analogies(vectors: Vectors, path: str | Path, *, restrict_vocab: in
     oov = 0
     for index, words in read:
         section = sections[index]
+        words = [_known_as(word, known, vectors) for word in words]
         if any(word not in known for word in words):
             oov += 1
             continue
@@ -228,6 +238,7 @@ def evaluate_pairs(vectors: Vectors, path: str | Path, *, restrict_vocab: int = 
     gold: list[float] = []
     model: list[float] = []
     for first, second, human in read:
+        first, second = _known_as(first, known, vectors), _known_as(second, known, vectors)
         if first in known and second in known:
             gold.append(human)
             model.append(vectors.row_similarity(known[first], known[second]))

@@ -19,14 +19,17 @@ import os
 import shutil
 import tempfile
 import threading
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any, BinaryIO, TypeVar
 
 import numpy as np
 
 from .errors import EmbedcliError, ModelError, UsageError, signals_held
+
+T = TypeVar("T")
 
 try:
     import fcntl
@@ -179,7 +182,7 @@ def locked(out_dir: Path, what: str = "training") -> Iterator[None]:
         try:
             _lock(handle)
         except OSError:  # BlockingIOError (flock) or PermissionError (msvcrt): someone holds it
-            raise _busy(out_dir, handle) from None
+            raise _busy(out_dir, _holder(handle)) from None
         os.ftruncate(handle, 0)
         os.lseek(handle, 0, os.SEEK_SET)
         os.write(handle, f"{os.getpid()} {what}\n".encode())
@@ -188,28 +191,38 @@ def locked(out_dir: Path, what: str = "training") -> Iterator[None]:
         os.close(handle)  # releases the lock
 
 
-def _busy(out_dir: Path, handle: int) -> EmbedcliError:
+def _busy(out_dir: Path, writer: str) -> EmbedcliError:
+    return EmbedcliError(f"another {writer} is writing {out_dir}; wait for it to finish or choose another --out")
+
+
+def _holder(handle: int) -> str:
+    """'embedcli training (pid N)', or import: who holds a lock file, as it says."""
     os.lseek(handle, 0, os.SEEK_SET)
     owner, _, what = os.read(handle, 64).decode("ascii", "replace").strip().partition(" ")
-    return EmbedcliError(
-        f"another embedcli {what or 'training'} (pid {owner or '?'}) is writing {out_dir}; "
-        f"wait for it to finish or choose another --out"
-    )
+    return f"embedcli {what or 'training'} (pid {owner or '?'})"
 
 
-def _refuse_if_locked(out_dir: Path) -> None:
-    """The error of :func:`locked` if a training or import holds ``out_dir`` now; nothing otherwise."""
+def writer_of(out_dir: Path) -> str | None:
+    """Who writes ``out_dir`` now ('embedcli training (pid N)'), or None when no training or import holds it."""
     try:
         handle = os.open(Path(out_dir) / LOCK, os.O_RDWR)
     except OSError:  # no lock file (or not ours to open): no training there
-        return
+        return None
     try:
         try:
             _lock(handle)
         except OSError:
-            raise _busy(out_dir, handle) from None
+            return _holder(handle)
+        return None
     finally:
         os.close(handle)  # releases it if we took it
+
+
+def _refuse_if_locked(out_dir: Path) -> None:
+    """The error of :func:`locked` if a training or import holds ``out_dir`` now; nothing otherwise."""
+    writer = writer_of(out_dir)
+    if writer is not None:
+        raise _busy(out_dir, writer)
 
 
 def _lock(handle: int) -> None:
@@ -466,6 +479,9 @@ def read_config(model_dir: Path) -> dict[str, Any]:
     if not model_dir.is_dir():
         raise ModelError(f"no model at {model_dir}; train one with: embedcli train CORPUS --out {model_dir}")
     if not path.is_file():
+        writer = writer_of(model_dir)
+        if writer is not None:
+            raise ModelError(f"{model_dir} holds no model yet: an {writer} is writing it; wait for it to finish")
         if (model_dir / CHECKPOINT).is_dir():
             raise ModelError(
                 f"{model_dir} holds a training that has not finished; continue it with "
@@ -563,8 +579,45 @@ def open_model(model_dir: Path) -> OpenModel:
 
 def load_model(model_dir: Path) -> tuple[dict[str, Any], dict[str, np.ndarray], str]:
     """Config, tensors (memory-mapped) and tokenizer JSON of a model directory, each file checked by sha256."""
-    model = open_model(model_dir).verified()
+    model = read_whole(model_dir, lambda: open_model(model_dir).verified())
     return model.config, model.tensors, model.tokenizer_json
+
+
+REREADS = 5
+
+
+def read_whole(model_dir: Path, read: Callable[[], T]) -> T:
+    """``read()`` the model in ``model_dir``, again while a training or import replaced its files meanwhile.
+
+    A new model's files are renamed in one by one (config.json last): a reader in between may meet
+    some of each model, which it would call corrupted (or, read in a lucky order, mix silently).
+    Whatever ``read`` returns or raises counts only if no file changed while it ran.
+    """
+    for attempt in range(1, REREADS + 1):
+        before = _generation(Path(model_dir))
+        try:
+            result = read()
+        except ModelError:
+            if attempt == REREADS or _generation(Path(model_dir)) == before:
+                raise
+        else:
+            if attempt == REREADS or _generation(Path(model_dir)) == before:
+                return result
+        time.sleep(0.01 * attempt)
+    raise AssertionError("the last attempt returns or raises")
+
+
+def _generation(model_dir: Path) -> list[tuple[int, int, int] | None]:
+    """Which version of each model file is there: a rename gives it a new inode (and mtime)."""
+    stamps = []
+    for name in (CONFIG, WEIGHTS, TOKENIZER, WORDS):
+        try:
+            info = os.stat(model_dir / name)
+        except OSError:
+            stamps.append(None)
+            continue
+        stamps.append((info.st_ino, info.st_mtime_ns, info.st_size))
+    return stamps
 
 
 def _verify(model_dir: Path, name: str, expected: str | None, failures: list[ModelError]) -> None:

@@ -19,7 +19,7 @@ import numpy as np
 from tokenizers import Tokenizer
 
 from .errors import ModelError, UnknownWordError, UsageError
-from .store import open_model
+from .store import open_model, read_whole
 
 if TYPE_CHECKING:
     import torch
@@ -61,7 +61,11 @@ class Vectors:
         """The vectors of a model directory written by ``embedcli train`` or ``embedcli import``."""
         if not isinstance(model_dir, (str, os.PathLike)):
             raise UsageError(f"give the model's folder as a str or path, got {_shown(model_dir)}")
-        model = open_model(Path(model_dir))  # checksums are computed meanwhile, in the background
+        return read_whole(Path(model_dir), lambda: cls._load(Path(model_dir)))
+
+    @classmethod
+    def _load(cls, model_dir: Path) -> Vectors:
+        model = open_model(model_dir)  # checksums are computed meanwhile, in the background
         words = model.words
         if words is None:  # a directory without words.json: the tokenizer knows them
             try:
@@ -148,11 +152,14 @@ class Vectors:
             return np.array(self.array[[self.index(word) for word in words]]).reshape(len(words), self.dim)
         return self.vector(words)
 
+    def normalized(self, word: str) -> str:
+        """``word`` as the model's tokenizer normalises text (NFKC and lowercase for the default; as is otherwise)."""
+        return self._normalize_word(word) if self._normalize_word else word
+
     def close_matches(self, word: str, count: int = 5) -> list[str]:
         """Known words spelled like ``word`` (searched among the 100,000 most frequent)."""
         candidates = self.words[:100_000]
-        key = self._normalize_word(word) if self._normalize_word else word
-        return difflib.get_close_matches(key, candidates, n=count, cutoff=0.6)
+        return difflib.get_close_matches(self.normalized(word), candidates, n=count, cutoff=0.6)
 
     @property
     def norms(self) -> np.ndarray:

@@ -177,3 +177,21 @@ def test_train_refuses_a_folder_or_the_wrong_kind_of_evaluation_file_before_trai
     questions.write_text(": gender\nman king woman queen\n")
     result = run_cli("train", small_corpus, "--out", tmp_path / "model", "--eval-pairs", questions)
     assert result.code == 2 and "use --analogies" in result.stderr and not (tmp_path / "model").exists()
+
+
+def test_evaluation_words_are_normalised_as_the_corpus_was(tmp_path):
+    """An evaluation file saved on macOS spells 'café' in NFD: lookup finds the corpus's NFC word, and so must evaluate."""
+    import unicodedata
+
+    nfd = lambda text: unicodedata.normalize("NFD", text)  # noqa: E731
+    words = ["café", "crème", "thé", "eau", "rhône", "x"]
+    vectors = Vectors(
+        words, torch.eye(6) + 0.1, normalize_word=lambda word: unicodedata.normalize("NFKC", word).lower()
+    )
+    pairs = tmp_path / "pairs.txt"
+    pairs.write_text(f"{nfd('café')}\tx\t5\n{nfd('Crème')}\tx\t3\n{nfd('THÉ')}\teau\t1\n")
+    assert evaluate_pairs(vectors, pairs).pairs == 3
+    analogies = tmp_path / "analogies.txt"
+    analogies.write_text(f": drinks\n{nfd('café')} {nfd('crème')} {nfd('thé')} eau\n")
+    result = evaluate_analogies(vectors, analogies)
+    assert result.skipped_oov == 0 and result.sections[0].correct + result.sections[0].incorrect == 1
