@@ -12,6 +12,7 @@ import gzip
 import itertools
 import lzma
 import os
+import re
 import stat
 import sys
 import zlib
@@ -41,6 +42,35 @@ def _count_invalid(error: UnicodeDecodeError) -> tuple[str, int]:
 
 codecs.register_error(_ERROR_HANDLER, _count_invalid)
 
+# The invisible format characters: general category Cf and Default_Ignorable_Code_Point in Unicode
+# (with U+2065, unassigned in its range, which Unicode reserves as one of them). A browser shows none
+# of them; the 'default' tokenizer removes them, so 'hy\u00adphen' is 'hyphen' and 'hello\u200bworld'
+# 'helloworld'. Not among them: Cf characters that show (Arabic number signs U+0600-U+0605, ...) and
+# the tag characters U+E0020-U+E007F, which spell the flags of England, Scotland and Wales after
+# U+1F3F4. Inclusive ranges.
+FORMAT_CHARACTERS = (
+    (0x00AD, 0x00AD),  # soft hyphen
+    (0x061C, 0x061C),  # Arabic letter mark
+    (0x180E, 0x180E),  # Mongolian vowel separator
+    (0x200B, 0x200F),  # zero-width space, non-joiner and joiner; left-to-right and right-to-left marks
+    (0x202A, 0x202E),  # bidirectional embeddings and overrides
+    (0x2060, 0x206F),  # word joiner, invisible operators, bidirectional isolates, deprecated format controls
+    (0xFEFF, 0xFEFF),  # byte order mark (zero-width no-break space)
+    (0x1BCA0, 0x1BCA3),  # shorthand format controls
+    (0x1D173, 0x1D17A),  # musical symbol format controls
+    (0xE0001, 0xE0001),  # language tag
+)
+FORMAT = re.compile("[" + "".join(chr(first) + (f"-{chr(last)}" if last > first else "") for first, last in FORMAT_CHARACTERS) + "]")
+
+
+def visible_words(text: str) -> int:
+    """Whitespace-separated words of ``text`` that hold a character other than FORMAT_CHARACTERS.
+
+    Each becomes at least one token of every tokenizer embedcli makes ('default' removes those
+    characters, so a word of them alone is no token), so counting these never overshoots a --max-tokens.
+    """
+    return len((text if text.isascii() else FORMAT.sub("", text)).split())
+
 
 class Corpus:
     """One or more text sources read as lines; iterate it as often as needed.
@@ -53,9 +83,9 @@ class Corpus:
     :meth:`spool_stdin` before iterating twice.
 
     ``max_words`` (0: no limit) stops reading after the line that brings the
-    whitespace-separated words to that many, so that an endless stream ends; a
-    tokenizer makes at least one token of every such word, so the tokens it
-    yields reach a ``--max-tokens`` of the same number.
+    whitespace-separated words to that many (see :func:`visible_words`), so that an
+    endless stream ends; a tokenizer makes at least one token of every such word,
+    so the tokens it yields reach a ``--max-tokens`` of the same number.
     """
 
     def __init__(
@@ -109,8 +139,9 @@ class Corpus:
     def _spool(self, path: Path, spooled: Path) -> None:
         compressed = path.suffix.lower() in _COMPRESSED
         words = 0
-        in_word = False  # whether the last byte copied was part of a word
+        in_word = False  # whether the last visible character copied was part of a word
         first = True
+        decoder = codecs.getincrementaldecoder("utf-8")("replace")  # a character cut between blocks waits for the next
         with open(spooled, "wb") as out:
             source = sys.stdin.buffer if path == Path("-") else _open_raw(path)
             try:
@@ -120,10 +151,13 @@ class Corpus:
                     first = False
                     out.write(block)
                     if self.max_words and not compressed:
-                        # words started in this block, less one continuing from the last block;
-                        # one word past the limit proves the last word needed is complete
-                        words += len(block.split()) - (in_word and not block[:1].isspace())
-                        in_word = not block[-1:].isspace()
+                        # words started in this block (as visible_words counts them), less one continuing
+                        # from the last block; one word past the limit proves the last word needed is complete
+                        text = decoder.decode(block)
+                        text = text if text.isascii() else FORMAT.sub("", text)
+                        if text:
+                            words += len(text.split()) - (in_word and not text[:1].isspace())
+                            in_word = not text[-1:].isspace()
                         if words > self.max_words:
                             break
             finally:
@@ -153,7 +187,7 @@ class Corpus:
                     for line in _lines(stream, path):
                         yield line
                         if self.max_words:
-                            words += len(line.split())
+                            words += visible_words(line)
                             if words >= self.max_words:
                                 return
         finally:  # also when the reader stops early

@@ -31,10 +31,10 @@ from pathlib import Path
 from typing import BinaryIO
 
 import numpy as np
-from tokenizers import Tokenizer, models, normalizers, pre_tokenizers
+from tokenizers import Regex, Tokenizer, models, normalizers, pre_tokenizers
 
 from .config import TrainConfig
-from .corpus import Corpus
+from .corpus import FORMAT, FORMAT_CHARACTERS, Corpus
 from .errors import ConfigError, CorpusError
 from .resources import available_memory
 from .store import atomic_write_bytes
@@ -55,7 +55,7 @@ from .wordids import (
 log = logging.getLogger(__name__)
 
 UNKNOWN = "[UNK]"
-CACHE_FORMAT = 6  # 4: a lone \r ends a line; 5: a line of megabytes is cut into pieces of at most BLOCK_BYTES; 6: a NUL is a space, and a reused tokenizer's unknown token is no word
+CACHE_FORMAT = 7  # 4: a lone \r ends a line; 5: a line of megabytes is cut into pieces of at most BLOCK_BYTES; 6: a NUL is a space, and a reused tokenizer's unknown token is no word; 7: 'default' removes invisible format characters
 BATCH_CHARS = 1 << 20  # characters of text tokenized at a time
 REMAP_TOKENS = 1 << 22  # tokens turned into rows at a time, to bound memory
 REMAP_LINES = 1 << 16
@@ -65,6 +65,10 @@ COUNT_CEILING = 10_000_000
 COUNT_PER_KEPT = 10
 # The 'default' pre-tokenizer's regex \w+|[^\w\s]+ on ASCII text.
 _ASCII_TOKEN = re.compile(r"[A-Za-z0-9_]+|[^A-Za-z0-9_\s]+", re.ASCII)
+# The invisible format characters the 'default' normalizer removes before NFKC (see corpus.FORMAT_CHARACTERS).
+_FORMAT_CODES = np.array(
+    [code for first, last in FORMAT_CHARACTERS for code in range(first, last + 1)], dtype=np.int64
+)
 
 
 @dataclass(frozen=True)
@@ -95,7 +99,14 @@ def new_tokenizer(kind: str, words: list[str] | None = None) -> Tokenizer:
     vocab = {UNKNOWN: 0, **{word: row + 1 for row, word in enumerate(words)}} if words is not None else None
     tokenizer = Tokenizer(models.WordLevel(vocab=vocab, unk_token=UNKNOWN))
     if kind == "default":
-        tokenizer.normalizer = normalizers.Sequence([normalizers.NFKC(), normalizers.Lowercase()])
+        # Invisible format characters go before NFKC, so that one between a letter and its accent no
+        # longer keeps them apart; Oniguruma's \x{...} escapes keep them readable in tokenizer.json.
+        invisible = "".join(
+            f"\\x{{{first:04X}}}" if first == last else f"\\x{{{first:04X}}}-\\x{{{last:04X}}}" for first, last in FORMAT_CHARACTERS
+        )
+        tokenizer.normalizer = normalizers.Sequence(
+            [normalizers.Replace(Regex(f"[{invisible}]"), ""), normalizers.NFKC(), normalizers.Lowercase()]
+        )
         tokenizer.pre_tokenizer = pre_tokenizers.Whitespace()
     else:
         tokenizer.pre_tokenizer = pre_tokenizers.WhitespaceSplit()
@@ -372,18 +383,19 @@ def _first_sight_ids(batch: list[str], table: WordIds, kind: str) -> tuple[np.nd
 def _split_default(lines: list[str]) -> tuple[bytes, np.ndarray, np.ndarray, np.ndarray]:
     """The 'default' tokenizer's words of ``lines`` in any script, as the splitters of :mod:`.wordids` return them.
 
-    Python's NFKC and lowercasing stand in for HuggingFace's normalizer where they give what it gives
-    for every character of the lines (checked once per character; they differ where the two know
-    different Unicode versions), and each character's class is asked of HuggingFace's
-    pre-tokenizer once. Otherwise the lines go through HuggingFace's normalizer and pre-tokenizer,
+    Python's removal of FORMAT_CHARACTERS, NFKC and lowercasing stand in for HuggingFace's
+    normalizer where they give what it gives for every character of the lines (checked once per
+    character; they differ where the two know different Unicode versions), and each character's
+    class is asked of HuggingFace's pre-tokenizer once. Otherwise the lines go through HuggingFace's normalizer and pre-tokenizer,
     one call each for all lines: normalizing and splitting lines joined by newlines gives the words
     of each line alone, since a newline composes with nothing and ends every word.
     """
     text = "\n".join(lines)
     characters = distinct_characters(np.frombuffer(text.encode("utf-32-le"), dtype=np.uint32))
     if all(map(_normalizes_alike, characters.tolist())):
+        invisible = [chr(code) for code in characters[np.isin(characters, _FORMAT_CODES)].tolist()]
         try:
-            return split_runs(_normalize(text), _pre_tokenizer_classes)
+            return split_runs(_normalize(text, invisible=invisible), _pre_tokenizer_classes)
         except _UnknownClass:
             pass
     splitter = _default_splitter()
@@ -396,12 +408,19 @@ def _split_default(lines: list[str]) -> tuple[bytes, np.ndarray, np.ndarray, np.
     return buffer, starts, ends, line_lengths(buffer, starts)
 
 
-def _normalize(text: str) -> str:
-    """The 'default' normalizer (NFKC, then lowercase) in Python.
+def _normalize(text: str, *, invisible: list[str] | None = None) -> str:
+    """The 'default' normalizer (FORMAT_CHARACTERS removed, NFKC, then lowercase) in Python.
 
+    ``invisible``: the format characters ``text`` holds, where the caller knows them; removing
+    them one by one with ``str.replace`` is far faster than a regular expression's search.
     HuggingFace lowercases character by character, so a capital sigma is always 'σ', never the
     final 'ς' that ``str.lower`` makes of one at a word's end.
     """
+    if invisible is None:
+        text = FORMAT.sub("", text)
+    else:
+        for character in invisible:
+            text = text.replace(character, "")
     return unicodedata.normalize("NFKC", text).replace("\u03a3", "\u03c3").lower()
 
 

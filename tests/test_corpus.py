@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import bz2
 import gzip
+import io
 import lzma
 import random
 import sys
@@ -216,3 +217,26 @@ def test_a_saved_tokenizer_can_be_reused(tmp_path, demo_model):
     cfg = DEFAULTS.with_overrides(tokenizer=str(demo_model / "tokenizer.json"), min_count=1)
     encoded = prepare(Corpus([path]), cfg, tmp_path / "cache")
     assert set(encoded.vocabulary.words) == {"the", "king", "and", "queen"}
+
+
+@pytest.mark.parametrize("tokenizer", ["default", "whitespace"])
+@pytest.mark.parametrize("source", ["file", "stdin"])
+def test_words_of_invisible_characters_alone_do_not_end_reading_before_max_tokens(tmp_path, monkeypatch, source, tokenizer):
+    """'default' removes a lone zero-width space or soft hyphen: reading must go on until max_tokens real tokens.
+
+    From stdin the first block holds nothing but such words, and the spool must not stop there.
+    """
+    text = "\u200b \u00ad\ufeff " * (BLOCK_BYTES // 8) + "\n" + "a a a a \u00ad\nb b\nc c c\n"
+    if source == "file":
+        path = tmp_path / "c.txt"
+        path.write_text(text, encoding="utf-8")
+        corpus = Corpus([path], max_words=7)
+    else:
+        monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(text.encode())))
+        corpus = Corpus(["-"], max_words=7).spool_stdin(tmp_path / "spool")
+    cfg = DEFAULTS.with_overrides(tokenizer=tokenizer, min_count=1, max_tokens=7)
+    encoded = prepare(corpus, cfg, tmp_path / "cache")
+    assert encoded.corpus_tokens == 7
+    if tokenizer == "default":
+        words = encoded.vocabulary.words
+        assert [words[row] for row in encoded.stream.tokens] == ["a"] * 4 + ["b"] * 2 + ["c"]

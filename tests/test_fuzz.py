@@ -102,7 +102,7 @@ def test_any_corpus_bytes_read_or_fail_clearly(data, suffix, compress, tokenizer
 
 
 @FUZZ
-@given(text=st.lists(st.text(alphabet=st.sampled_from("ab c\n\té\u00a0\u3000.,"), max_size=30), max_size=20))
+@given(text=st.lists(st.text(alphabet=st.sampled_from("ab c\n\té\u00a0\u3000.,\u00ad\u200b\ufeff"), max_size=30), max_size=20))
 def test_max_tokens_cuts_the_same_tokens_in_every_pass(text):
     with _folder() as folder:
         path = folder / "corpus.txt"

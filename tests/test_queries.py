@@ -107,3 +107,12 @@ def test_the_matrix_can_be_fine_tuned_without_touching_the_model(demo_model):
 def test_a_word_with_surrounding_spaces_is_the_word(demo_model):
     vectors = embedcli.load(demo_model)
     assert " king " in vectors and vectors.index(" king ") == vectors.index("king")
+
+
+def test_a_query_word_loses_the_invisible_characters_the_corpus_lost(demo_model):
+    """A soft hyphen or zero-width space pasted from a web page: the default tokenizer removes them from queries too."""
+    vectors = embedcli.load(demo_model)
+    assert vectors.index("ki\u00adng") == vectors.index("\u200bKing\u200e") == vectors.index("king")
+    result = run_cli("lookup", "ki\u00adng", "--model", demo_model, "-k", "1", "--json")
+    assert result.code == 0, result.stderr  # before: "'ki\u00adng' is not in the vocabulary"
+    assert json.loads(result.stdout)["ki\u00adng"][0]["word"] != "king"  # its neighbours, itself left out

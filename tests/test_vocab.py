@@ -17,6 +17,11 @@ from embedcli.vocab import WordCounts, count_limit, count_words, load_tokenizer,
 from .conftest import run_cli
 
 
+INVISIBLE_LINE = ("Hy\u00adphen hello\u200bworld \ufeffstart x\u2060y \u200fright\u200e e\u00ad\u0301 a\u200d\u200cb "
+                  "\u202eabc\u202c \U000e0001en \u0600 \U0001f3f4\U000e0067\U000e0062\U000e0065\U000e006e\U000e0067\U000e007f")
+ENGLAND = "\U0001f3f4\U000e0067\U000e0062\U000e0065\U000e006e\U000e0067\U000e007f"  # its tag characters are kept
+
+
 def test_the_word_table_never_holds_more_than_its_limit():
     counted = WordCounts(limit=100)
     sizes = []
@@ -112,7 +117,8 @@ def test_a_word_forgotten_while_counting_is_counted_exactly_and_the_tokenizer_ag
 
 def test_default_tokenizer_counts_and_encodes_like_huggingface_on_mixed_text(tmp_path):
     generator = random.Random(5)
-    pieces = ["Word", "word", "x_1", "3.14", "don't", "e-mail", "\x1c", "\x0b", "ΣΟΦΙΑΣ", "हिन्दी", "naïve", "ﬁne", "Ⅻ", "½", "“quoted”"]
+    pieces = ["Word", "word", "x_1", "3.14", "don't", "e-mail", "\x1c", "\x0b", "ΣΟΦΙΑΣ", "हिन्दी", "naïve", "ﬁne", "Ⅻ", "½", "“quoted”",
+              "hy\u00adphen", "a\u200bb", "\ufeff", "\u200d", "x\u2060y", "\u202eabc", "e\u200b\u0301", "\u0600", ENGLAND]
     lines = [" ".join(generator.choice(pieces) for _ in range(generator.randint(1, 8))) for _ in range(3000)]
     path = tmp_path / "mixed.txt"
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
@@ -125,6 +131,37 @@ def test_default_tokenizer_counts_and_encodes_like_huggingface_on_mixed_text(tmp
     assert encoded.corpus_tokens == len(reference_words)
     words = encoded.vocabulary.words
     assert [words[row] for row in encoded.stream.tokens] == reference_words
+
+
+@pytest.mark.parametrize("through", ["one pass", "huggingface", "two passes"])
+def test_the_default_tokenizer_removes_invisible_format_characters(tmp_path, monkeypatch, through):
+    """A soft hyphen, zero-width characters, a BOM mid-file, bidi marks: gone, as a browser shows the text."""
+    if through == "huggingface":  # the one pass, through HuggingFace's normalizer instead of Python's
+        monkeypatch.setattr(vocab, "_normalizes_alike", lambda character: False)
+    elif through == "two passes":
+        monkeypatch.setattr(vocab, "_encode_one_pass", lambda *args: None)
+    path = tmp_path / "c.txt"
+    path.write_text("plain words\n" + INVISIBLE_LINE + "\n", encoding="utf-8")
+    encoded = prepare(Corpus([path]), DEFAULTS.with_overrides(min_count=1), tmp_path / "cache")
+    expected = ["hyphen", "helloworld", "start", "xy", "right", "\u00e9", "ab", "abc", "en", "\u0600", ENGLAND]
+    words = encoded.vocabulary.words
+    assert [words[row] for row in encoded.stream.tokens] == ["plain", "words", *expected]
+    saved = load_tokenizer(next((tmp_path / "cache").glob("*/tokenizer.json")))
+    assert saved.encode(INVISIBLE_LINE, add_special_tokens=False).tokens == expected
+
+
+def test_the_removed_format_characters_are_the_invisible_ones_in_both_normalizers():
+    import unicodedata
+
+    huggingface = vocab.new_tokenizer("default").normalizer.normalize_str
+    for first, last in vocab.FORMAT_CHARACTERS:
+        for code in range(first, last + 1):
+            assert unicodedata.category(chr(code)) in ("Cf", "Cn"), hex(code)
+            assert huggingface(f"a{chr(code)}b") == vocab._normalize(f"a{chr(code)}b") == "ab", hex(code)
+            assert vocab._normalize(f"a{chr(code)}b", invisible=[chr(code)]) == "ab"
+    for shown in ("\u0600", "\U000e0067", "\ufff9"):  # format characters that show, or spell a flag
+        assert huggingface(shown) == vocab._normalize(shown) == shown
+    assert vocab.new_tokenizer("whitespace").normalizer is None  # normalises nothing, by design
 
 
 def test_long_lines_are_split_into_sentences_of_max_sentence_words(tmp_path):
@@ -146,7 +183,8 @@ def test_the_one_pass_encoder_equals_the_two_pass_one(tmp_path, monkeypatch, max
     """Same rows, sentences, counts and tokenizer, on text with the line mark, [UNK], blank lines and odd spaces."""
     generator = random.Random(3)
     words = [f"w{index}" for index in range(300)] + ["[UNK]", "é", "a\ue000\ue001b", "\ue000\ue001", "x\u3000y",
-                                                      "Don't", "e.g.", "ﬁne", "ÉCOLE", "x\u0301", "--", "A_b"]
+                                                      "Don't", "e.g.", "ﬁne", "ÉCOLE", "x\u0301", "--", "A_b",
+                                                      "hy\u00adphen", "a\u200bb", "\ufeffé", "\u200e", "Ä\u2060"]
     lines = []
     for _ in range(3000):
         lines.append(" ".join(generator.choice(words) for _ in range(generator.randrange(0, 12))))
@@ -289,3 +327,4 @@ def test_a_corpus_rewritten_to_the_same_size_and_time_is_encoded_again(tmp_path)
     again = prepare(Corpus([path]), cfg, tmp_path / "cache")
     assert first.vocabulary.words == ["cat", "sat"]
     assert not again.cached and again.vocabulary.words == ["dog", "ran"]
+

@@ -13,10 +13,12 @@ from embedcli import vocab, wordids
 from embedcli.wordids import WordIds, split_ascii_words, split_whitespace
 
 # every kind of byte the splitters treat differently: str.split's ASCII and Unicode spaces (28-31
-# included), HuggingFace's word and other characters, NUL, multi-byte letters, the replacement character
+# included), HuggingFace's word and other characters, NUL, multi-byte letters, the replacement character,
+# invisible format characters (the 'default' normalizer removes them) and format characters that show
 PIECES = ["a", "Z", "_", "7", "'", ".", "--", " ", "\t", "\x0b", "\x0c", "\r", "\x1c", "\x1f", "\x00", "\x85", "\xa0",
           "\u2028", "\u3000", "é", "中", "\ufffd", "x" * 15, "y" * 16, "ab" * 20, "\U0001f600", "Σ", "ﬁ", "\u0301", "Ⅻ",
-          "İ", "ẞ", "ǅ", "Ａ", "㎏", "\u1100", "\u1161", "\u0345", "\u00ad", "\u200b", "\u200d", "٣", "Ⓐ", "½"]
+          "İ", "ẞ", "ǅ", "Ａ", "㎏", "\u1100", "\u1161", "\u0345", "\u00ad", "\u200b", "\u200d", "٣", "Ⓐ", "½",
+          "\ufeff", "\u2060", "\u200e", "\u202e", "\u061c", "\U000e0001", "\U000e0067", "\u0600"]
 
 
 def first_sight(words: list[str]) -> tuple[list[int], list[str]]:
