@@ -154,6 +154,20 @@ def _write_all(files: list[tuple[Path, Callable[[BinaryIO], None]]]) -> None:
             _sync_folder(files[0][0].parent)
 
 
+def new_folder(parent: Path, prefix: str) -> Path:
+    """A new empty folder in ``parent`` whose name starts with ``prefix``, to be filled and then
+    renamed into place with :func:`replace_folder`."""
+    folder = Path(tempfile.mkdtemp(prefix=prefix, dir=parent))
+    os.chmod(folder, 0o777 & ~_UMASK)  # mkdtemp makes 0700; folders are shared like any other
+    return folder
+
+
+def replace_folder(filled: Path, folder: Path) -> None:
+    """Rename ``filled`` (its files synced) to ``folder``, which must not exist, in one step; sync their parent."""
+    os.replace(filled, folder)
+    _sync_folder(folder.parent)
+
+
 def _sync_folder(folder: Path) -> None:
     """fsync a folder so that renames in it survive a power cut (where the platform allows it)."""
     try:

@@ -37,7 +37,7 @@ from .config import TrainConfig
 from .corpus import FORMAT, FORMAT_CHARACTERS, Corpus
 from .errors import ConfigError, CorpusError
 from .resources import available_memory
-from .store import atomic_write_bytes
+from .store import new_folder, replace_folder
 from .wordids import (
     OTHER,
     SPACE,
@@ -56,6 +56,8 @@ log = logging.getLogger(__name__)
 
 UNKNOWN = "[UNK]"
 CACHE_FORMAT = 7  # 4: a lone \r ends a line; 5: a line of megabytes is cut into pieces of at most BLOCK_BYTES; 6: a NUL is a space, and a reused tokenizer's unknown token is no word; 7: 'default' removes invisible format characters
+CACHE_FILES = ("tokens.i32", "offsets.i64", "tokenizer.json", "vocab.json")  # a token cache's folder, whole
+BUILDING_PREFIX = ".building-"  # a cache folder being written, renamed to its key when whole
 BATCH_CHARS = 1 << 20  # characters of text tokenized at a time
 REMAP_TOKENS = 1 << 22  # tokens turned into rows at a time, to bound memory
 REMAP_LINES = 1 << 16
@@ -133,31 +135,38 @@ class Encoded:
 
 
 def prepare(corpus: Corpus, cfg: TrainConfig, cache_root: Path) -> Encoded:
-    """Tokenize, count and encode the corpus, or reuse the cached result of the same inputs."""
+    """Tokenize, count and encode the corpus, or reuse the cached result of the same inputs.
+
+    The cache is built in a hidden folder beside its final one (BUILDING_PREFIX), synced, and
+    renamed into place in one step: a folder named by a cache key is always whole.
+    """
     key = cache_key(corpus, cfg)
     folder = cache_root / key
     found = cached(cache_root, key)
     if found is not None:
         return found
-    if folder.exists():
-        shutil.rmtree(folder)  # an unfinished one
-    folder.mkdir(parents=True)
+    cache_root.mkdir(parents=True, exist_ok=True)
+    for stale in cache_root.glob(f"{BUILDING_PREFIX}*"):  # left by a run that was killed; one training writes here at a time
+        shutil.rmtree(stale, ignore_errors=True)
+    building = new_folder(cache_root, f"{BUILDING_PREFIX}{key}-")
     try:
-        encoded = _encode_one_pass(corpus, cfg, folder) if cfg.tokenizer in ("default", "whitespace") else None
+        encoded = _encode_one_pass(corpus, cfg, building) if cfg.tokenizer in ("default", "whitespace") else None
         if encoded is not None:
             tokenizer, vocabulary, corpus_tokens = encoded
         elif cfg.tokenizer in ("default", "whitespace"):
-            tokenizer, vocabulary, corpus_tokens = _encode_counted(corpus, cfg, folder)
+            tokenizer, vocabulary, corpus_tokens = _encode_counted(corpus, cfg, building)
         else:
-            tokenizer, vocabulary, corpus_tokens = _encode_with_tokenizer(corpus, cfg, folder)
-        tokenizer.save(str(folder / "tokenizer.json"))
+            tokenizer, vocabulary, corpus_tokens = _encode_with_tokenizer(corpus, cfg, building)
+        tokenizer.save(str(building / "tokenizer.json"))
         stats = {"invalid_bytes": corpus.invalid_bytes, "corpus_tokens": corpus_tokens}
-        _write_vocabulary(folder, vocabulary, stats)
-        for name in ("tokens.i32", "offsets.i64", "tokenizer.json", "vocab.json"):
-            _sync(folder / name)  # everything is on disk before the marker that says the cache is whole
-        atomic_write_bytes(folder / "done", b"ok\n")
+        _write_vocabulary(building, vocabulary, stats)
+        for name in CACHE_FILES:
+            _sync(building / name)  # everything is on disk before the rename that makes the cache whole
+        if folder.exists():
+            shutil.rmtree(folder)  # one that is not whole (see cached)
+        replace_folder(building, folder)
     except BaseException:  # a bad corpus, Ctrl-C, a full disk: an unfinished cache is no use
-        shutil.rmtree(folder, ignore_errors=True)
+        shutil.rmtree(building, ignore_errors=True)
         raise
     for other in cache_root.iterdir():  # one cached corpus at a time keeps the disk bounded
         if other.is_dir() and other != folder:
@@ -772,9 +781,13 @@ def cache_key(corpus: Corpus, cfg: TrainConfig) -> str:
 
 
 def cached(cache_root: Path, key: str) -> Encoded | None:
-    """The corpus encoded under ``key`` (see :func:`cache_key`), if that cache is still there."""
+    """The corpus encoded under ``key`` (see :func:`cache_key`), if that cache is still there.
+
+    :func:`prepare` renames a whole cache into place; a folder missing a file (a partial copy
+    of a model directory, say) is no cache.
+    """
     folder = cache_root / key
-    if not (folder / "done").exists():
+    if not all((folder / name).is_file() for name in CACHE_FILES):
         return None
     tokenizer = Tokenizer.from_file(str(folder / "tokenizer.json"))
     vocabulary, stats = _read_vocabulary(folder)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import random
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -328,3 +329,37 @@ def test_a_corpus_rewritten_to_the_same_size_and_time_is_encoded_again(tmp_path)
     assert first.vocabulary.words == ["cat", "sat"]
     assert not again.cached and again.vocabulary.words == ["dog", "ran"]
 
+
+def test_the_token_cache_is_built_aside_and_renamed_into_place_whole(tmp_path, monkeypatch):
+    path = tmp_path / "c.txt"
+    path.write_text("the cat sat\n" * 10)
+    corpus, cfg, root = Corpus([path]), DEFAULTS.with_overrides(min_count=1), tmp_path / "cache"
+    final = root / vocab.cache_key(corpus, cfg)
+    stale = root / f"{vocab.BUILDING_PREFIX}0123-killed"  # left by a run killed while writing
+    stale.mkdir(parents=True)
+    (stale / "tokens.i32").write_bytes(b"\0" * 8)
+    seen = []
+    write = vocab._write_vocabulary
+
+    def watched(folder, *args):
+        seen.append((folder, final.exists(), stale.exists()))
+        write(folder, *args)
+
+    monkeypatch.setattr(vocab, "_write_vocabulary", watched)
+    encoded = prepare(corpus, cfg, root)
+    [(building, final_existed, stale_existed)] = seen
+    assert building.parent == root and building.name.startswith(vocab.BUILDING_PREFIX)
+    assert not final_existed and not stale_existed  # nothing under the final name until it is whole
+    assert sorted(path.name for path in root.iterdir()) == [final.name]
+    assert sorted(path.name for path in final.iterdir()) == sorted(vocab.CACHE_FILES)
+    assert Path(encoded.stream.tokens.filename) == final / "tokens.i32"  # mapped from where it stays
+    assert prepare(corpus, cfg, root).cached
+
+    (final / "vocab.json").unlink()  # a folder missing a file (a partial copy) is no cache: encoded again
+    monkeypatch.setattr(vocab, "_write_vocabulary", lambda *args: (_ for _ in ()).throw(KeyboardInterrupt))
+    with pytest.raises(KeyboardInterrupt):
+        prepare(corpus, cfg, root)
+    assert [path.name for path in root.iterdir()] == [final.name]  # the unfinished build is gone
+    monkeypatch.setattr(vocab, "_write_vocabulary", write)
+    again = prepare(corpus, cfg, root)
+    assert not again.cached and again.vocabulary.words == encoded.vocabulary.words
