@@ -43,22 +43,27 @@ class TrainConfig:
 
     tokenizer: str = _setting(
         "default",
-        "'default' (NFKC + lowercase, words split from punctuation), 'whitespace' "
-        "(split on whitespace only, no normalisation) or a path to a tokenizer.json",
+        "'default': NFKC + lowercase; invisible format characters (soft hyphen, zero-width spaces and joiners, "
+        "direction marks, BOM) removed; words split from punctuation (don't becomes don ' t, e-mail becomes "
+        "e - mail, 3.14 becomes 3 . 14, and URLs break into pieces); scripts written without spaces (Chinese, "
+        "Japanese, Thai) are not segmented, so a run of them between spaces or punctuation is one word: segment "
+        "them first (jieba, MeCab) and use 'whitespace'; Greek capitals lowercase letter by letter, so an all-caps "
+        "word ending in a capital sigma ends in the mid-word sigma, not the final one. "
+        "'whitespace': split on whitespace only, nothing normalised. Or the path of a tokenizer.json",
     )
-    min_count: int = _setting(5, "drop words seen fewer times than this")
+    min_count: int = _setting(5, "drop words seen fewer times than this (at least 1)")
     max_vocab: int = _setting(
         0,
         "keep at most this many most frequent words (0: no limit); counting holds at most 10x as many "
         "distinct words (2M to 10M; 10M with 0), forgetting the rarest",
     )
-    dim: int = _setting(100, "size of each word vector")
+    dim: int = _setting(100, "size of each word vector (at least 1)")
     window: int = _setting(5, "largest distance between a word and its context (1 to 100)")
     negative: int = _setting(5, "negative samples per (word, context) pair (1 to 100)")
     sample: float = _setting(1e-3, "sub-sampling threshold for frequent words (0: off)")
-    lr: float = _setting(0.05, "starting learning rate, decayed linearly (fastText's; gensim and word2vec use 0.025)")
-    min_lr: float = _setting(0.0001, "floor of the decayed learning rate, as a fraction of --lr")
-    epochs: int = _setting(5, "passes over the corpus")
+    lr: float = _setting(0.05, "starting learning rate, above 0, decayed linearly (fastText's; gensim and word2vec use 0.025)")
+    min_lr: float = _setting(0.0001, "floor of the decayed learning rate, as a fraction of --lr (0 to 1)")
+    epochs: int = _setting(5, "passes over the corpus (at least 1)")
     seed: int = _setting(1, "random seed for initialisation and sampling (0 to 4294967295)")
     device: str = _setting("auto", "'auto' (CUDA when present), 'cpu', 'cuda' or 'cuda:N'")
     threads: int = _setting(0, "CPU worker threads (0: one per core, at most 4; up to 256)")
@@ -69,20 +74,20 @@ class TrainConfig:
     cuda_graphs: bool = _setting(
         True, "on CUDA, replay each training step as one recorded CUDA graph (off: launch its kernels one by one)"
     )
-    noise_block: int = _setting(64, "neighbouring centers that share one draw of noise words (must divide --chunk)")
+    noise_block: int = _setting(64, "neighbouring centers that share one draw of noise words (at least 1; must divide --chunk)")
     noise_words: int = _setting(64, "noise words drawn for each block of --noise-block centers (1 to 4096)")
     max_row_step: float = _setting(
-        0.8, "most learning rate x pair updates one row takes in a step (guards small vocabularies); "
+        0.8, "most learning rate x pair updates one row takes in a step, above 0 (guards small vocabularies); "
         "more than 2 workers share twice this"
     )
     eval_analogies: str = _setting("", "analogy file to evaluate on after every epoch (questions-words.txt format)")
     eval_pairs: str = _setting("", "word-pair file to evaluate on after every epoch (word word score)")
-    max_sentence: int = _setting(10000, "split longer sentences (lines) into pieces of this many words")
+    max_sentence: int = _setting(10000, "split longer sentences (lines) into pieces of this many words (at least 2)")
     max_tokens: int = _setting(0, "stop reading the corpus after this many tokens (0: read everything)")
     checkpoint_every: float = _setting(
         5.0, "minutes between two checkpoints (one is also written at every epoch end; 0: only there)"
     )
-    timeout: float = _setting(300.0, "seconds a torchrun process waits for the others at a meeting before it stops")
+    timeout: float = _setting(300.0, "seconds (above 0) a torchrun process waits for the others at a meeting before it stops")
     deterministic: bool = _setting(
         False, "bit-identical results for one seed: one worker, no lock-free parallel updates (slower)"
     )

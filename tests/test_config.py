@@ -18,6 +18,44 @@ def test_default_toml_lists_every_setting_with_its_default():
     assert values == DEFAULTS.to_dict()
 
 
+def test_default_toml_comments_are_the_help_texts():
+    from embedcli.config import FIELDS
+
+    lines = (ROOT / "configs" / "default.toml").read_text(encoding="utf-8").splitlines()
+    comments = {line.split(" = ")[0]: above[2:] for above, line in zip(lines, lines[1:]) if " = " in line}
+    assert comments == {name: field.metadata["help"] for name, field in FIELDS.items()}
+
+
+# (setting, what its help and README row say of its range, a value just outside it)
+BOUNDS = [("max_sentence", "at least 2", 1), ("min_lr", "0 to 1", 1.5), ("min_lr", "0 to 1", -0.1),
+          ("dim", "at least 1", 0), ("epochs", "at least 1", 0), ("min_count", "at least 1", 0),
+          ("lr", "above 0", 0.0), ("max_row_step", "above 0", 0.0), ("timeout", "above 0", 0.0),
+          ("noise_block", "at least 1", 0), ("window", "1 to 100", 101), ("negative", "1 to 100", 0),
+          ("noise_words", "1 to 4096", 4097), ("chunk", "16 to 1048576", 8), ("threads", "up to 256", 257),
+          ("lanes", "up to 256", 257), ("seed", "0 to 4294967295", -1)]
+
+
+@pytest.mark.parametrize("name, bound, outside", BOUNDS)
+def test_help_and_readme_give_the_range_the_config_checks(name, bound, outside):
+    from embedcli.config import FIELDS, TrainConfig
+
+    option = "--" + name.replace("_", "-")
+    row = next(line for line in (ROOT / "README.md").read_text(encoding="utf-8").splitlines() if line.startswith(f"| `{option}`"))
+    assert bound in FIELDS[name].metadata["help"] and bound in row
+    overrides = {name: outside, **({"chunk": 1024} if name == "noise_block" else {})}
+    with pytest.raises(ConfigError, match=option):
+        TrainConfig(**overrides)
+
+
+def test_help_and_readme_say_what_the_default_tokenizer_does_to_text():
+    from embedcli.config import FIELDS
+
+    row = next(line for line in (ROOT / "README.md").read_text(encoding="utf-8").splitlines() if line.startswith("| `--tokenizer`"))
+    for said in ("NFKC + lowercase", "invisible format characters", "soft hyphen", "don ' t", "e - mail", "3 . 14", "URLs",
+                 "Chinese, Japanese, Thai", "jieba, MeCab", "Greek capitals lowercase letter by letter"):
+        assert said in FIELDS["tokenizer"].metadata["help"] and said in row, said
+
+
 def test_config_file_overrides_and_flags_override_the_file(tmp_path):
     path = tmp_path / "c.toml"
     path.write_text("dim = 32\nsample = 0\n")
