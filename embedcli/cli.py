@@ -324,7 +324,10 @@ def export(
 
 @app.command("import")
 def import_(
-    file: Annotated[Path, typer.Argument(help="Vectors file: word2vec text or binary, GloVe, fastText .vec.", show_default=False)],
+    file: Annotated[
+        Path,
+        typer.Argument(help="Vectors file: word2vec text or binary, GloVe, fastText .vec (not a fastText .bin model or a pickle).", show_default=False),
+    ],
     out: Annotated[Path, typer.Option("--out", "-o", help="Model directory to write.")] = Path("embeddings"),
     format: Annotated[str, typer.Option("--format", "-f", help=f"One of {', '.join(IMPORT_FORMATS)}.")] = "auto",
     limit: Annotated[int, typer.Option("--limit", help="Read only the first N vectors (0: all).")] = 0,

@@ -359,21 +359,54 @@ def _holds_values(after_word: bytes | None, dim: int) -> bool:
     return True
 
 
-def _is_text(after_word: bytes | None, dim: int) -> bool:
-    """Whether a row whose word is followed by ``after_word`` is text rather than word2vec binary.
-
-    Text: decimal values, or at least printable characters up to the line break (a row with a
-    bad value, which the text reader then names by line). Binary float bytes are almost never
-    all printable: 0.0 and 1.0 alone hold zero bytes. ``None``: the word ended the line, which
-    a binary word never does.
-    """
-    if after_word is None or _holds_values(after_word, dim):
-        return True
-    try:
-        line = after_word.split(b"\n", 1)[0].decode("utf-8")
-    except UnicodeDecodeError:
+def _is_binary_row(after_word: bytes, dim: int) -> bool:
+    """Whether a row whose word is followed by ``after_word`` reads as word2vec binary: 4 * dim bytes,
+    a line break or not, then the next word up to its space (or the end of what was looked at)."""
+    if len(after_word) < 4 * dim:
         return False
-    return line.replace("\t", " ").replace("\r", "").isprintable()
+    next_word = after_word[4 * dim :].lstrip(b"\r\n").split(b" ", 1)[0]
+    return b"\n" not in next_word
+
+
+def _is_text(after_word: bytes | None, dim: int, *, whole: bool) -> bool:
+    """Whether a first row whose word is followed by ``after_word`` is text rather than word2vec binary.
+
+    The row is read both ways; a single byte decides nothing (0.01 as float32 starts with 0x0A, a
+    line break). Text: the rest of its line is printable and ends in ``dim`` decimal values, and
+    the line ends within ``after_word`` (a text value takes far fewer than _ROW_LOOKAHEAD bytes)
+    or at the end of the file (``whole``). Binary: see _is_binary_row. When both fit (a text line
+    longer than 4 * dim bytes; a binary row of one value whose bytes spell "7\\n"), the next line
+    decides: a line of text (printable, a number among its fields after the first), or none to
+    look at, is text; float bytes are rarely printable UTF-8. A row that fits neither (a damaged
+    one) is text if the rest of its line is printable and not empty, so that the text reader names
+    the line. ``None``: the word ended the line, which a binary word never does.
+    """
+    if after_word is None:
+        return True
+    binary = _is_binary_row(after_word, dim)
+    line, *following = after_word.split(b"\n")
+    if (whole or following) and _printable(line) and _holds_values(after_word, dim):
+        if not binary:
+            return True
+        cut = b"" if whole or not following else following.pop()  # the look-ahead may end within it
+        complete = next((line for line in following if line.strip()), None)
+        if complete is not None:  # a text row, or a damaged one: a word, then something of a number
+            return _printable(complete) and any(map(_is_number, complete.decode("utf-8").split()[1:]))
+        return not cut.strip() or _printable(cut, cut=True)
+    if binary:
+        return False
+    return bool(line.strip()) and _printable(line)
+
+
+def _printable(chunk: bytes, *, cut: bool = False) -> bool:
+    """``chunk`` is UTF-8 text of printable characters (and tabs); ``cut``: its last character may be cut short."""
+    try:
+        text = chunk.decode("utf-8")
+    except UnicodeDecodeError as error:
+        if not (cut and error.reason == "unexpected end of data"):
+            return False
+        text = chunk[: error.start].decode("utf-8")
+    return text.replace("\t", " ").replace("\r", "").isprintable()
 
 
 def import_vectors(
@@ -413,41 +446,45 @@ def _import(path: Path, out_dir: Path, fmt: str, limit: int) -> Imported:
             start = len(codecs.BOM_UTF8) if stream.read(len(codecs.BOM_UTF8)) == codecs.BOM_UTF8 else 0
             stream.seek(start)
             reader = _Reader(stream, path)
-            kind = _binary_kind(reader.peek(16))
-            if kind:
-                raise UsageError(
-                    f"{path} is a {kind} file, not word2vec or GloVe vectors; "
-                    f"import reads text (txt, vec, glove) or word2vec binary vectors"
-                )
-            first = reader.readline()
+            refusal = _foreign_file(reader.peek(_HEAD), path)
+            if refusal:
+                raise UsageError(refusal)
+            first = _next_line(reader)
             if first is None:
                 raise UsageError(f"{path} is empty")
+            number = reader.line - 1
             header = _header(first)
             if header is not None and min(header) < 1:
                 raise UsageError(
-                    f"{path} line 1: the header '{_shown(first)}' promises {header[0]} vectors of {header[1]} values; "
+                    f"{path} line {number}: the header '{_shown(first)}' promises {header[0]} vectors of {header[1]} values; "
                     f"a word2vec header is 'count dim', both 1 or more"
                 )
             if header is None and len(first.split()) < 2:
-                raise UsageError(f"{path} line 1: expected a word and its values, found '{_shown(first)}'")
-            fmt = _resolve_format(fmt, header, reader, path)
-            if header is None:
+                raise UsageError(f"{path} line {number}: expected a word and its values, found '{_shown(first)}'")
+            fmt = _resolve_format(fmt, header, first, reader, path)
+            size = path.stat().st_size
+            if header is None:  # GloVe: as many rows as the file holds; its line count bounds them
                 dim = len(first.split()) - 1
-                count = _count_lines(path, opener)
+                rows = _count_lines(path, opener)
+                if opener is open:
+                    rows = min(rows, size // (2 * dim))  # a row takes 2 bytes a value at least
+                rows = min(rows, limit) if limit else rows
                 reader = _Reader(stream, path)
                 stream.seek(start)
             else:
                 count, dim = header
-            rows = min(count, limit) if limit else count
-            size = path.stat().st_size
-            if rows * (4 * dim if fmt == "bin" else 2 * dim) > size and opener is open:  # the fewest bytes a row can take
-                raise UsageError(f"{path} is truncated: expected {rows} vectors of {dim} values, but it holds only {size} bytes")
+                rows = min(count, limit) if limit else count
+                if rows * (4 * dim if fmt == "bin" else 2 * dim) > size and opener is open:  # the fewest bytes a row can take
+                    raise UsageError(f"{path} is truncated: expected {rows} vectors of {dim} values, but it holds only {size} bytes")
             scratch = out_dir / ".import-vectors.tmp"
             matrix = scratch_matrix(scratch, (max(rows, 1), dim))  # removes the file itself if it fails
             try:
-                read = _read_binary if fmt == "bin" else _read_text
-                words, invalid = read(reader, matrix, rows, dim, path)
-                if not limit and header is not None and (reader.read_word() if fmt == "bin" else reader.readline()):
+                if fmt == "bin":
+                    words, invalid = _read_binary(reader, matrix, rows, dim, path)
+                else:
+                    words, invalid = _read_text(reader, matrix, rows, dim, path, until_end=header is None)
+                rows = len(words)
+                if not limit and header is not None and (reader.read_word() if fmt == "bin" else _next_line(reader)):
                     raise UsageError(f"{path}: the header promises {count} vectors but the file holds more")
                 tokenizer = new_tokenizer("whitespace", words)
                 save_model(
@@ -470,21 +507,53 @@ def _import(path: Path, out_dir: Path, fmt: str, limit: int) -> Imported:
     return Imported(model_dir=out_dir, format=fmt, rows=rows, dim=dim, invalid_bytes=invalid)
 
 
-def _binary_kind(head: bytes) -> str | None:
-    """'NumPy .npy' or 'safetensors' where ``head`` starts such a file (as embedcli's own exports)."""
-    if head.startswith(b"\x93NUMPY"):
-        return "NumPy .npy"
-    if len(head) >= 9 and head[8:9] == b"{" and 0 < int.from_bytes(head[:8], "little") < 1 << 32:
-        return "safetensors"
+def _next_line(reader: _Reader) -> bytes | None:
+    """The next line that is not blank (whitespace only): text formats skip blank lines wherever they are."""
+    while (line := reader.readline()) is not None and not line.strip():
+        pass
+    return line
+
+
+_HEAD = 64  # bytes looked at to recognise a file of another kind
+_FASTTEXT_MAGIC = (793712314).to_bytes(4, "little")  # the int32 a fastText model (.bin) starts with
+_NOT_VECTORS = "not word2vec or GloVe vectors"
+
+
+def _foreign_file(head: bytes, path: Path) -> str | None:
+    """Why a file that starts with ``head`` is not one to import, and what to do instead; None if it may be."""
+    if head.startswith(b"\x93NUMPY") or (len(head) >= 9 and head[8:9] == b"{" and 0 < int.from_bytes(head[:8], "little") < 1 << 32):
+        kind = "NumPy .npy" if head.startswith(b"\x93NUMPY") else "safetensors"  # as embedcli's own exports
+        return f"{path} is a {kind} file, {_NOT_VECTORS}; import reads text (txt, vec, glove) or word2vec binary vectors"
+    if head.startswith(_FASTTEXT_MAGIC):
+        return (
+            f"{path} is a fastText model (.bin), {_NOT_VECTORS}; import its .vec file instead (fastText writes one beside "
+            f"the .bin, and its downloads offer one), or write one with gensim: "
+            f"gensim.models.fasttext.load_facebook_vectors('{path}').save_word2vec_format('vectors.vec')"
+        )
+    # pickle protocols 2 to 5 start with PROTO; torch.save writes a zip around its data.pkl
+    zipped_name = head[30 : 30 + int.from_bytes(head[26:28], "little")] if head.startswith(b"PK\x03\x04") else b""
+    if (head[:1] == b"\x80" and head[1:2] in (b"\x02", b"\x03", b"\x04", b"\x05")) or zipped_name.endswith(b"data.pkl"):
+        if zipped_name:
+            kind, how = "a PyTorch file (torch.save)", "a 'count dim' line, then one 'word v1 ... vd' line per word"
+        else:
+            kind = "a Python pickle (such as a gensim .model or .kv file)"
+            how = "in gensim: KeyedVectors.save_word2vec_format('vectors.txt'), or model.wv.save_word2vec_format for a Word2Vec model"
+        return (
+            f"{path} is {kind}, {_NOT_VECTORS}; embedcli never loads pickles (loading one can run code): "
+            f"save the vectors as word2vec text ({how}) and import that"
+        )
+    if head.startswith(b"PK\x03\x04"):
+        return f"{path} is a zip archive; unzip it and import the vectors file inside"
     return None
 
 
-def _resolve_format(fmt: str, header: tuple[int, int] | None, reader: _Reader, path: Path) -> str:
+def _resolve_format(fmt: str, header: tuple[int, int] | None, first: bytes, reader: _Reader, path: Path) -> str:
     if fmt == "vec":
         return "txt"
     if fmt != "auto":
         if fmt in ("txt", "bin") and header is None:
-            raise UsageError(f"{path} has no 'count dim' header line; for vectors without one use --format glove")
+            advice = "; for vectors without one use --format glove" if _holds_values(first.split(None, 1)[1], len(first.split()) - 1) else ""
+            raise UsageError(f"{path} has no 'count dim' header line, so it is not word2vec {'text' if fmt == 'txt' else 'binary'}{advice}")
         if fmt == "bin" and _holds_values(reader.peek_row(_ROW_LOOKAHEAD * header[1])[1], header[1]):
             raise UsageError(
                 f"{path} does not look like word2vec binary: its first row is text; "
@@ -493,7 +562,9 @@ def _resolve_format(fmt: str, header: tuple[int, int] | None, reader: _Reader, p
         return fmt
     if header is None:
         return "glove"
-    return "txt" if _is_text(reader.peek_row(_ROW_LOOKAHEAD * header[1])[1], header[1]) else "bin"
+    lookahead = _ROW_LOOKAHEAD * header[1]
+    after_word = reader.peek_row(lookahead)[1]
+    return "txt" if _is_text(after_word, header[1], whole=after_word is not None and len(after_word) < lookahead) else "bin"
 
 
 def _count_lines(path: Path, opener: Callable = open) -> int:
@@ -505,7 +576,10 @@ def _count_lines(path: Path, opener: Callable = open) -> int:
     return count + (last != b"\n")
 
 
-def _read_text(reader: _Reader, matrix: np.ndarray, rows: int, dim: int, path: Path) -> tuple[list[str], int]:
+def _read_text(
+    reader: _Reader, matrix: np.ndarray, rows: int, dim: int, path: Path, *, until_end: bool = False
+) -> tuple[list[str], int]:
+    """Up to ``rows`` rows of word2vec text or GloVe; fewer only if ``until_end`` (GloVe: ``rows`` bounds them)."""
     words: list[str] = []
     seen: dict[str, int] = {}
     invalid = 0
@@ -513,13 +587,22 @@ def _read_text(reader: _Reader, matrix: np.ndarray, rows: int, dim: int, path: P
         number = reader.line
         line = reader.readline()
         if line is None:
+            if until_end:
+                break
             raise UsageError(f"{path} is truncated: expected {rows} vectors, found {len(words)}")
+        if not line.strip():  # a blank line, wherever it is
+            continue
         text, bad = decode(line.rstrip(b"\r\n "))
         invalid += bad
         fields = text.split(" ")
         if len(fields) < dim + 1:
             raise UsageError(f"{path} line {number}: expected a word and {dim} values, found {len(fields) - 1} values")
-        word = " ".join(fields[:-dim])  # a few GloVe files hold words with spaces
+        # A few GloVe files hold words with spaces ("new york"); a "word" ending in a number is a row
+        # with more values than the others instead, as gensim reads it.
+        if len(fields) > dim + 1 and _is_number(fields[-dim - 1]):
+            found = next(count for count in range(dim + 1, len(fields)) if count == len(fields) - 1 or not _is_number(fields[-count - 1]))
+            raise UsageError(f"{path} line {number}: expected a word and {dim} values, found {found} values")
+        word = " ".join(fields[:-dim])
         try:
             with np.errstate(over="ignore"):  # too large for float32: refused below with the line number
                 values = np.array(fields[-dim:], dtype=np.float32)
@@ -529,6 +612,16 @@ def _read_text(reader: _Reader, matrix: np.ndarray, rows: int, dim: int, path: P
         matrix[len(words)] = values
         _add_word(word, words, seen, path, number)
     return words, invalid
+
+
+def _is_number(field: str) -> bool:
+    """``field`` reads as a value of a row (the values' own parser decides)."""
+    try:
+        with np.errstate(over="ignore"):
+            np.array([field], dtype=np.float32)
+    except ValueError:
+        return False
+    return True
 
 
 def _read_binary(reader: _Reader, matrix: np.ndarray, rows: int, dim: int, path: Path) -> tuple[list[str], int]:

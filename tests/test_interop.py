@@ -3,7 +3,9 @@ vectors written by gensim and fastText into embedcli."""
 
 from __future__ import annotations
 
+import io
 import json
+import re
 
 import numpy as np
 import pytest
@@ -11,7 +13,7 @@ import torch
 
 import embedcli
 from embedcli.errors import UsageError
-from embedcli.export import export
+from embedcli.export import export, import_vectors
 from embedcli.vectors import Vectors
 
 from .conftest import run_cli
@@ -247,3 +249,146 @@ def test_an_import_with_force_ends_an_unfinished_training_there(tmp_path):
     assert run_cli("import", tmp_path / "v.txt", "--out", out, "--force").code == 0
     assert not (out / ".checkpoint").exists()
     assert "nothing to resume" in run_cli("train", "--resume", out).stderr  # nothing can resume over the import
+
+
+def _imported(tmp_path, text: bytes, name: str = "v.txt", **options) -> Vectors:
+    (tmp_path / name).write_bytes(text)
+    import_vectors(tmp_path / name, tmp_path / "model", **options)
+    return embedcli.load(tmp_path / "model")
+
+
+# --- import: binary or text --------------------------------------------------------------------
+
+
+def test_auto_reads_binary_whose_first_value_starts_with_a_line_feed(tmp_path):
+    """0.01 as float32 is 0A D7 23 3C: its first byte was taken for the end of a text line."""
+    matrix = np.array([[0.01, 0.5, 0.25], [1, 2, 3]], dtype=np.float32)
+    keyed = KeyedVectors(3)
+    keyed.add_vectors(["hello", "world"], matrix)
+    keyed.save_word2vec_format(tmp_path / "v.bin", binary=True)
+    assert import_vectors(tmp_path / "v.bin", tmp_path / "model").format == "bin"
+    assert np.array_equal(embedcli.load(tmp_path / "model").matrix.numpy(), matrix)
+    export(embedcli.load(tmp_path / "model"), "bin", tmp_path / "own.bin")  # the README's round trip
+    assert import_vectors(tmp_path / "own.bin", tmp_path / "copy").format == "bin"
+    assert np.array_equal(embedcli.load(tmp_path / "copy").matrix.numpy(), matrix)
+
+
+def test_auto_tells_binary_from_text_for_any_first_row(tmp_path):
+    """Random first rows (and planted ones starting with a line feed, printable bytes then one, or
+    a digit then one: "7\\n" reads as a text row of one value), written as word2vec binary with and
+    without word2vec.c's newline, and as text: each is detected as what it is."""
+    from embedcli.export import _header, _Reader, _resolve_format, _text_lines
+
+    generator = np.random.default_rng(7)
+    planted = [np.array([0.01], np.float32), np.frombuffer(b"ab\n\x3c", "<f4"), np.frombuffer(b"\n\n\n\x3f", "<f4"), np.frombuffer(b"7\n\xa8<", "<f4")]
+    for trial in range(3000):
+        dim = int(generator.integers(1, 9))
+        matrix = (generator.standard_normal((2, dim)) * 0.3).astype(np.float32)
+        if trial < 4 * len(planted):
+            matrix[0, :1] = planted[trial % 4][:1]
+        binary = b"".join(word + b" " + row.astype("<f4").tobytes() + (b"\n" if trial % 2 else b"") for word, row in zip([b"first", b"second"], matrix))
+        text = _text_lines(["first", "second"], matrix)
+        for data, kind in ((binary, "bin"), (text, "txt")):
+            reader = _Reader(io.BytesIO(f"2 {dim}\n".encode() + data), tmp_path / "v")
+            first = reader.readline()
+            assert _resolve_format("auto", _header(first), first, reader, tmp_path / "v") == kind, (trial, matrix[0].tobytes())
+    for trial in range(4):  # and end to end, through the reader
+        matrix = torch.from_numpy((generator.standard_normal((50, 4)) * 0.3).astype(np.float32))
+        matrix[0, 0] = 0.01
+        export(Vectors([f"w{i}" for i in range(50)], matrix), "bin", tmp_path / f"{trial}.bin")
+        assert import_vectors(tmp_path / f"{trial}.bin", tmp_path / f"m{trial}").format == "bin"
+        assert torch.equal(embedcli.load(tmp_path / f"m{trial}").matrix, matrix)
+
+
+# --- import: rows, values and blank lines ------------------------------------------------------
+
+MORE_VALUES = {
+    "a word2vec row": (b"2 3\nhello 0.1 0.2 0.3 0.4\nworld 0.5 0.6 0.7 0.8\n", "line 2: expected a word and 3 values, found 4 values"),
+    "a later row": (b"2 3\nhello 0.1 0.2 0.3\nworld 0.5 0.6 0.7 0.8 0.9\n", "line 3: expected a word and 3 values, found 5 values"),
+    "a GloVe row": (b"hello 0.1 0.2 0.3\nworld 0.5 0.6 0.7 0.8\n", "line 2: expected a word and 3 values, found 4 values"),
+    "a GloVe row after blank lines": (b"\n\nhello 1 2\n\nworld 1 2 3\n", "line 5: expected a word and 2 values, found 3 values"),
+    "a row of numbers": (b"1 2\n1 2 3 4\n", "line 2: expected a word and 2 values, found 3 values"),
+}
+
+
+@pytest.mark.parametrize("case", list(MORE_VALUES))
+def test_a_row_with_more_values_than_the_others_is_refused(tmp_path, case):
+    """Not read as a word with a space ('hello 0.1') and the values after it: that drops a value silently."""
+    data, message = MORE_VALUES[case]
+    with pytest.raises(UsageError, match=re.escape(message)):
+        _imported(tmp_path, data)
+    assert not (tmp_path / "model").exists()
+
+
+def test_words_with_spaces_and_number_like_words_still_import(tmp_path):
+    """GloVe 840B holds words with spaces ('. . .'); a first token that is a number is a word."""
+    vectors = _imported(tmp_path, b"2017 1 2\n. . . 3 4\nnew york 5 6\n2 7 8\n")
+    assert vectors.words == ["2017", ". . .", "new york", "2"] and vectors.vector("new york").tolist() == [5, 6]
+
+
+BLANK_LINES = {
+    "GloVe, a blank line at the end": b"a 1 0\nb 0 1\n\n",
+    "GloVe, two at the end": b"a 1 0\nb 0 1\n\n\n",
+    "GloVe, spaces and CRLF at the end": b"a 1 0\r\nb 0 1\r\n  \r\n\t\r\n",
+    "GloVe, blank lines first and between": b"\n \na 1 0\n\n\nb 0 1",
+    "word2vec, blank lines at the end": b"2 2\na 1 0\nb 0 1\n\n \n\n",
+    "word2vec, blank lines first and between": b"\n2 2\n\na 1 0\n  \nb 0 1\n",
+}
+
+
+@pytest.mark.parametrize("case", list(BLANK_LINES))
+def test_blank_lines_are_skipped_in_every_text_format(tmp_path, case):
+    vectors = _imported(tmp_path, BLANK_LINES[case])
+    assert vectors.words == ["a", "b"] and vectors.matrix.tolist() == [[1, 0], [0, 1]]
+
+
+# --- import: files of other kinds --------------------------------------------------------------
+
+
+def _fasttext_model(path):
+    path.write_bytes((793712314).to_bytes(4, "little") + (12).to_bytes(4, "little") + bytes(200))
+
+
+def _gensim_pickle(path):
+    keyed = KeyedVectors(3)
+    keyed.add_vectors(["a", "b"], np.eye(2, 3, dtype=np.float32))
+    keyed.save(str(path))
+
+
+def _torch_file(path):
+    torch.save({"weight": torch.zeros(2, 3)}, path)
+
+
+def _zip(path):
+    import zipfile
+
+    with zipfile.ZipFile(path, "w") as archive:
+        archive.writestr("glove.6B.50d.txt", "a 1 2\n")
+
+
+FOREIGN = {
+    "cc.en.bin": (_fasttext_model, "is a fastText model (.bin), not word2vec or GloVe vectors; import its .vec file instead"),
+    "w2v.kv": (_gensim_pickle, "is a Python pickle (such as a gensim .model or .kv file), not word2vec or GloVe vectors; embedcli never loads pickles"),
+    "weights.pt": (_torch_file, "is a PyTorch file (torch.save), not word2vec or GloVe vectors; embedcli never loads pickles"),
+    "glove.6B.zip": (_zip, "is a zip archive; unzip it and import the vectors file inside"),
+}
+
+
+@pytest.mark.parametrize("fmt", ["auto", "bin"])
+@pytest.mark.parametrize("name", list(FOREIGN))
+def test_import_names_fasttext_models_pickles_and_zips(tmp_path, name, fmt):
+    write, message = FOREIGN[name]
+    write(tmp_path / name)
+    with pytest.raises(UsageError, match=re.escape(message)) as refused:
+        import_vectors(tmp_path / name, tmp_path / "model", fmt=fmt)
+    assert "glove" not in str(refused.value).split(";")[-1]  # never the advice for headerless text
+    assert not (tmp_path / "model").exists()
+
+
+def test_format_bin_of_a_file_without_a_header_suggests_glove_only_for_text(tmp_path):
+    (tmp_path / "g.txt").write_bytes(b"a 1 2\nb 3 4\n")
+    with pytest.raises(UsageError, match="no 'count dim' header line, so it is not word2vec binary; for vectors without one use --format glove"):
+        import_vectors(tmp_path / "g.txt", tmp_path / "model", fmt="bin")
+    (tmp_path / "blob").write_bytes(b"\x01\x02 \xff\xfe\x00\n")
+    with pytest.raises(UsageError, match=r"no 'count dim' header line, so it is not word2vec binary$"):
+        import_vectors(tmp_path / "blob", tmp_path / "model", fmt="bin")
