@@ -2,8 +2,9 @@
 
 Every writer streams the matrix in slices (a 1M x 300 model is never copied whole) into a
 temporary file that is renamed into place. Words that a format cannot hold (empty, or holding
-whitespace for the word2vec and GloVe formats; a tab or line break for npy's vocab.txt and TSV)
-are left out and counted.
+whitespace for the word2vec and GloVe formats; empty, or holding a tab or line break for npy's
+vocab.txt) are left out and counted; TSV writes every word, escaped where the projector would
+lose it, and safetensors every word as it is.
 """
 
 from __future__ import annotations
@@ -41,15 +42,32 @@ from .vectors import Vectors
 from .vocab import new_tokenizer
 
 DTYPES = {"float32": np.float32, "float16": np.float16}
+FLOAT16_LARGEST = float(np.finfo(np.float16).max)  # 65504: a larger value becomes inf
 
 
 @dataclass(frozen=True)
 class Exported:
-    """What an export wrote, and how many words the format could not hold."""
+    """What an export wrote, and which words the format could not hold."""
 
     paths: list[Path]
     rows: int
     left_out: int
+    format: str
+    empty_left_out: bool = False  # the empty word is one of those left out
+    example: str | None = None  # a left-out word other than the empty one
+
+    def warning(self) -> str | None:
+        """One line naming the words left out, why, and the format that keeps them; None if none was."""
+        if not self.left_out:
+            return None
+        others = self.left_out - self.empty_left_out
+        named = ["the empty word"] if self.empty_left_out else []
+        if others:
+            named.append(f"{others:,} {'word' if others == 1 else 'words'} with {CANNOT_HOLD[self.format][0]} (such as {self.example!r})")
+        return (
+            f"left out {' and '.join(named)}: the {self.format} format cannot hold {'it' if self.left_out == 1 else 'them'} "
+            f"({CANNOT_HOLD[self.format][1]}); safetensors keeps every word"
+        )
 
 
 @dataclass(frozen=True)
@@ -73,10 +91,25 @@ class _Rows:
         return len(self.keep)
 
     def __getitem__(self, part: slice) -> np.ndarray:
+        return self.float32(part).astype(self.dtype, copy=False)
+
+    def float32(self, part: slice) -> np.ndarray:
+        """The rows of ``part`` as written, before the cast to ``dtype``."""
         matrix = self.vectors.array[self.keep[part]].astype(np.float32, copy=False)
         if self.normalize:
             matrix = matrix / np.maximum(np.linalg.norm(matrix, axis=1, keepdims=True), 1e-12)
-        return matrix.astype(self.dtype, copy=False)
+        return matrix
+
+    def largest(self) -> tuple[float, str]:
+        """The value of largest magnitude in the rows as written, and its word."""
+        value, word = 0.0, ""
+        for start in range(0, len(self.keep), ROWS_PER_WRITE):
+            part = self.float32(slice(start, start + ROWS_PER_WRITE))
+            if part.size:
+                row, column = divmod(int(np.abs(part).argmax()), part.shape[1])
+                if abs(part[row, column]) > abs(value):
+                    value, word = float(part[row, column]), self.vectors.words[self.keep[start + row]]
+        return value, word
 
     def slices(self) -> Iterator[tuple[list[str], np.ndarray]]:
         """(words, matrix) slices of at most ROWS_PER_WRITE rows."""
@@ -91,8 +124,49 @@ def _holds_no_space(word: str) -> bool:
 
 
 def _fits_a_line(word: str) -> bool:
-    """Reads back as one line of vocab.txt or metadata.tsv: no tab, no line break of ``str.splitlines``."""
+    """Reads back as one line of vocab.txt: not empty, no tab, no line break of ``str.splitlines``."""
     return bool(word) and "\t" not in word and word.splitlines() == [word]
+
+
+def _any_word(word: str) -> bool:
+    return True
+
+
+def _escape(char: str) -> str:
+    """One character as a visible Python-style escape: \\t, \\n, \\r, \\xHH or \\uHHHH."""
+    short = {"\t": "\\t", "\n": "\\n", "\r": "\\r"}
+    code = ord(char)
+    return short.get(char) or (f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}" if code < 0x10000 else f"\\U{code:08x}")
+
+
+# A tab (the projector's column separator), every line break str.splitlines() knows (the projector
+# splits at \n; Python readers at all of them) and U+FEFF (the projector's decoder drops it as a
+# byte-order mark at the start of the file and of every 1 MB block it reads).
+_LABEL_ESCAPED = "\t\n\r\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029\ufeff"
+_LABEL_ESCAPES = {ord(char): _escape(char) for char in _LABEL_ESCAPED}
+_NEEDS_ESCAPE = re.compile(f"[{_LABEL_ESCAPED}]")
+
+
+def _label(word: str) -> str:
+    """A word as one line of metadata.tsv that the TensorBoard projector shows as a label of its own.
+
+    The projector skips a line that JavaScript's trim() leaves empty, which would shift every later
+    label by a row; such a word (empty, or whitespace only) is written wholly escaped, and the empty
+    word as "". Elsewhere only the characters of _LABEL_ESCAPES are escaped.
+    """
+    if word.strip() and not _NEEDS_ESCAPE.search(word):  # nearly every word
+        return word
+    if not word:
+        return '""'
+    if not word.replace("\ufeff", "").strip():  # str.strip() removes what isspace() calls whitespace
+        return "".join(map(_escape, word))
+    return word.translate(_LABEL_ESCAPES)
+
+
+def _word_list(words: list[str], fmt: str) -> bytes:
+    """The word list the npy (vocab.txt) and tsv (metadata.tsv) formats write beside the vectors."""
+    line = _label if fmt == "tsv" else str
+    return "".join(line(word) + "\n" for word in words).encode("utf-8")
 
 
 def _text_lines(words: list[str], matrix: np.ndarray, *, separator: str = " ", with_words: bool = True) -> bytes:
@@ -120,9 +194,6 @@ def _write_glove(rows: _Rows, out: Path) -> list[Path]:
 
 
 def _write_word2vec_binary(rows: _Rows, out: Path) -> list[Path]:
-    if rows.dtype != np.float32:
-        raise UsageError("the word2vec binary format holds float32 only; drop --dtype or use --format npy")
-
     def write(stream: BinaryIO) -> None:
         stream.write(f"{len(rows.keep)} {rows.vectors.dim}\n".encode())
         for words, matrix in rows.slices():
@@ -145,12 +216,12 @@ def _write_npy(rows: _Rows, out: Path) -> list[Path]:
             stream.write(matrix.astype(dtype, copy=False).tobytes())
 
     atomic_write(out, write)
-    atomic_write(vocab_path, lambda stream: stream.write("".join(word + "\n" for word in rows.words).encode("utf-8")))
+    atomic_write(vocab_path, lambda stream: stream.write(_word_list(rows.words, "npy")))
     return [out, vocab_path]
 
 
 def _write_tsv(rows: _Rows, out: Path) -> list[Path]:
-    """TensorBoard projector files: ``vectors.tsv`` (tab-separated values) and ``metadata.tsv`` (one word a line)."""
+    """TensorBoard projector files: ``vectors.tsv`` (tab-separated values) and ``metadata.tsv`` (one label a line)."""
     metadata_path = out.parent / SIDE_FILES["tsv"]
 
     def write(stream: BinaryIO) -> None:
@@ -158,7 +229,7 @@ def _write_tsv(rows: _Rows, out: Path) -> list[Path]:
             stream.write(_text_lines(words, matrix, separator="\t", with_words=False))
 
     atomic_write(out, write)
-    atomic_write(metadata_path, lambda stream: stream.write("".join(word + "\n" for word in rows.words).encode("utf-8")))
+    atomic_write(metadata_path, lambda stream: stream.write(_word_list(rows.words, "tsv")))
     return [out, metadata_path]
 
 
@@ -176,13 +247,16 @@ FORMATS: dict[str, tuple[str, Writer, Callable[[str], bool]]] = {
     "txt": ("embeddings.txt", _write_word2vec_text, _holds_no_space),
     "bin": ("embeddings.bin", _write_word2vec_binary, _holds_no_space),
     "glove": ("embeddings.glove.txt", _write_glove, _holds_no_space),
-    "tsv": ("vectors.tsv", _write_tsv, _fits_a_line),
-    "safetensors": ("embeddings.safetensors", _write_safetensors, bool),
+    "tsv": ("vectors.tsv", _write_tsv, _any_word),
+    "safetensors": ("embeddings.safetensors", _write_safetensors, _any_word),
 }
-# The words each format leaves out, for the warning that counts them.
+# The words each format leaves out besides the empty word, and why, for the warning that names them.
+_SPLIT_AT_WHITESPACE = "readers split its rows at whitespace, and each row must start with its word"
 CANNOT_HOLD = {
-    "npy": "a tab or line break", "txt": "whitespace", "bin": "whitespace", "glove": "whitespace",
-    "tsv": "a tab or line break", "safetensors": "the empty word",
+    "npy": ("a tab or line break", "its vocab.txt holds one word a line: a line break would shift the words against the rows, and readers skip empty lines"),
+    "txt": ("whitespace", _SPLIT_AT_WHITESPACE),
+    "bin": ("whitespace", _SPLIT_AT_WHITESPACE),
+    "glove": ("whitespace", _SPLIT_AT_WHITESPACE),
 }
 
 
@@ -207,6 +281,8 @@ def export(
         raise UsageError(f"--limit must be 0 (all words) or more, got {limit}")
     if dtype != "float32" and fmt in ("txt", "glove", "tsv"):
         raise UsageError(f"--dtype applies to the npy and safetensors formats; the {fmt} format writes decimal text")
+    if dtype != "float32" and fmt == "bin":
+        raise UsageError("the word2vec binary format holds float32 only; drop --dtype or use --format npy")
     default_name, writer, fits = FORMATS[fmt]
     path = Path(out) if out is not None else Path(default_name)
     if out is not None and os.fspath(out).endswith(("/", os.sep)) and not path.is_dir():  # Path drops the slash
@@ -231,8 +307,70 @@ def export(
         )
     candidates = range(min(limit, len(vectors)) if limit else len(vectors))
     keep = np.fromiter((row for row in candidates if fits(vectors.words[row])), dtype=np.int64)
-    paths = writer(_Rows(vectors, keep, normalize, np.dtype(DTYPES[dtype])), path)
-    return Exported(paths=paths, rows=len(keep), left_out=len(candidates) - len(keep))
+    rows = _Rows(vectors, keep, normalize, np.dtype(DTYPES[dtype]))
+    if dtype == "float16":
+        value, word = rows.largest()
+        if abs(value) > FLOAT16_LARGEST:
+            raise UsageError(
+                f"--dtype float16 cannot hold the value {value:g} (of the word {word!r}): float16 holds at most "
+                f"{FLOAT16_LARGEST:g}, and larger values would become inf; use --dtype float32, or --normalize"
+            )
+    if fmt in SIDE_FILES:
+        _keep_pairings(path, fmt, rows.words)
+    paths = writer(rows, path)
+    left_out = [vectors.words[row] for row in candidates if not fits(vectors.words[row])] if len(keep) < len(candidates) else []
+    return Exported(
+        paths=paths,
+        rows=len(keep),
+        left_out=len(left_out),
+        format=fmt,
+        empty_left_out="" in left_out,
+        example=next((word for word in left_out if word), None),
+    )
+
+
+def _keep_pairings(path: Path, fmt: str, words: list[str]) -> None:
+    """Refuse to replace a word list that another export in the folder is paired with.
+
+    npy and tsv always name their word list vocab.txt and metadata.tsv; a second export into the
+    folder under another name would leave the first one's rows beside the second one's words. A
+    re-export of the same file (after training again) replaces its own pairing, and is allowed.
+    """
+    side = path.parent / SIDE_FILES[fmt]
+    if not side.is_file():
+        return
+    try:
+        listed = side.read_bytes()
+    except OSError:  # the write itself will say why
+        return
+    lines = len(listed.decode("utf-8", errors="replace").splitlines())
+    paired = next(
+        (
+            other
+            for other in sorted(path.parent.glob(f"*{Path(FORMATS[fmt][0]).suffix}"))
+            if other.name not in (path.name, side.name) and other.is_file() and _rows_in(other, fmt) == lines
+        ),
+        None,
+    )
+    if paired is not None and listed != _word_list(words, fmt):
+        raise UsageError(
+            f"--out {path}: {side} lists the {lines:,} words of {paired}, and this export would replace them with "
+            f"others (the {fmt} format always names its word list {side.name}); export into another folder"
+        )
+
+
+def _rows_in(path: Path, fmt: str) -> int | None:
+    """The number of vector rows in a file an npy or tsv export may have written; None if it is no such file."""
+    try:
+        if fmt == "tsv":
+            return _count_lines(path)
+        with open(path, "rb") as stream:
+            version = np.lib.format.read_magic(stream)
+            read_header = np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
+            shape = read_header(stream)[0]
+    except (OSError, ValueError, SyntaxError, TypeError):
+        return None
+    return shape[0] if len(shape) == 2 else None
 
 
 IMPORT_FORMATS = ("auto", "txt", "vec", "bin", "glove")
