@@ -17,7 +17,7 @@ from . import __version__
 from .config import DEFAULTS, help_for, load_config
 from .errors import EmbedcliError, UsageError, exit_stopped, raise_on_sigterm
 from .evaluate import RESTRICT_VOCAB, evaluate_analogies, evaluate_pairs
-from .export import CANNOT_HOLD, FORMATS, IMPORT_FORMATS, export as export_vectors, import_vectors
+from .export import FLOAT16_LARGEST, FORMATS, IMPORT_FORMATS, export as export_vectors, import_vectors
 from .vectors import ANSWERS, NEIGHBORS, Vectors
 
 app = typer.Typer(
@@ -306,25 +306,29 @@ def export(
     out: Annotated[Optional[str], typer.Option("--out", "-o", help="File or folder to write (default: per format, in the current folder).", show_default=False)] = None,
     limit: Annotated[int, typer.Option("--limit", help="Keep only the N most frequent words (0: all).")] = 0,
     normalize: Annotated[bool, typer.Option("--normalize", help="Write unit-length vectors.")] = False,
-    dtype: Annotated[str, typer.Option("--dtype", help="float32 or float16 (npy, safetensors).")] = "float32",
+    dtype: Annotated[
+        str, typer.Option("--dtype", help=f"float32 or float16 (npy, safetensors; float16 holds values up to {FLOAT16_LARGEST:g}).")
+    ] = "float32",
 ) -> None:
     """Write the vectors in another tool's format: npy, txt, bin, glove, tsv or safetensors.
+
+    npy and tsv write their word list beside the vectors (vocab.txt, metadata.tsv), so a folder
+    holds one such export: a second one under another name, with other words, is refused.
 
     Example: embedcli export --format txt --out vectors.txt --limit 100000
     """
     result = export_vectors(Vectors.load(model), format, out, limit=limit, normalize=normalize, dtype=dtype)
-    if result.left_out:
-        typer.echo(
-            f"embedcli: warning: left out {result.left_out} words that the {format} format cannot hold "
-            f"(empty, or with {CANNOT_HOLD[format]}); safetensors keeps every word but the empty one",
-            err=True,
-        )
+    if warning := result.warning():
+        typer.echo(f"embedcli: warning: {warning}", err=True)
     typer.echo(f"wrote {result.rows:,} vectors to " + ", ".join(str(path) for path in result.paths), err=True)
 
 
 @app.command("import")
 def import_(
-    file: Annotated[Path, typer.Argument(help="Vectors file: word2vec text or binary, GloVe, fastText .vec.", show_default=False)],
+    file: Annotated[
+        Path,
+        typer.Argument(help="Vectors file: word2vec text or binary, GloVe, fastText .vec (not a fastText .bin model or a pickle).", show_default=False),
+    ],
     out: Annotated[Path, typer.Option("--out", "-o", help="Model directory to write.")] = Path("embeddings"),
     format: Annotated[str, typer.Option("--format", "-f", help=f"One of {', '.join(IMPORT_FORMATS)}.")] = "auto",
     limit: Annotated[int, typer.Option("--limit", help="Read only the first N vectors (0: all).")] = 0,

@@ -2,8 +2,9 @@
 
 Every writer streams the matrix in slices (a 1M x 300 model is never copied whole) into a
 temporary file that is renamed into place. Words that a format cannot hold (empty, or holding
-whitespace for the word2vec and GloVe formats; a tab or line break for npy's vocab.txt and TSV)
-are left out and counted.
+whitespace for the word2vec and GloVe formats; empty, or holding a tab or line break for npy's
+vocab.txt) are left out and counted; TSV writes every word, escaped where the projector would
+lose it, and safetensors every word as it is.
 """
 
 from __future__ import annotations
@@ -41,15 +42,32 @@ from .vectors import Vectors
 from .vocab import new_tokenizer
 
 DTYPES = {"float32": np.float32, "float16": np.float16}
+FLOAT16_LARGEST = float(np.finfo(np.float16).max)  # 65504: a larger value becomes inf
 
 
 @dataclass(frozen=True)
 class Exported:
-    """What an export wrote, and how many words the format could not hold."""
+    """What an export wrote, and which words the format could not hold."""
 
     paths: list[Path]
     rows: int
     left_out: int
+    format: str
+    empty_left_out: bool = False  # the empty word is one of those left out
+    example: str | None = None  # a left-out word other than the empty one
+
+    def warning(self) -> str | None:
+        """One line naming the words left out, why, and the format that keeps them; None if none was."""
+        if not self.left_out:
+            return None
+        others = self.left_out - self.empty_left_out
+        named = ["the empty word"] if self.empty_left_out else []
+        if others:
+            named.append(f"{others:,} {'word' if others == 1 else 'words'} with {CANNOT_HOLD[self.format][0]} (such as {self.example!r})")
+        return (
+            f"left out {' and '.join(named)}: the {self.format} format cannot hold {'it' if self.left_out == 1 else 'them'} "
+            f"({CANNOT_HOLD[self.format][1]}); safetensors keeps every word"
+        )
 
 
 @dataclass(frozen=True)
@@ -73,10 +91,25 @@ class _Rows:
         return len(self.keep)
 
     def __getitem__(self, part: slice) -> np.ndarray:
+        return self.float32(part).astype(self.dtype, copy=False)
+
+    def float32(self, part: slice) -> np.ndarray:
+        """The rows of ``part`` as written, before the cast to ``dtype``."""
         matrix = self.vectors.array[self.keep[part]].astype(np.float32, copy=False)
         if self.normalize:
             matrix = matrix / np.maximum(np.linalg.norm(matrix, axis=1, keepdims=True), 1e-12)
-        return matrix.astype(self.dtype, copy=False)
+        return matrix
+
+    def largest(self) -> tuple[float, str]:
+        """The value of largest magnitude in the rows as written, and its word."""
+        value, word = 0.0, ""
+        for start in range(0, len(self.keep), ROWS_PER_WRITE):
+            part = self.float32(slice(start, start + ROWS_PER_WRITE))
+            if part.size:
+                row, column = divmod(int(np.abs(part).argmax()), part.shape[1])
+                if abs(part[row, column]) > abs(value):
+                    value, word = float(part[row, column]), self.vectors.words[self.keep[start + row]]
+        return value, word
 
     def slices(self) -> Iterator[tuple[list[str], np.ndarray]]:
         """(words, matrix) slices of at most ROWS_PER_WRITE rows."""
@@ -91,8 +124,49 @@ def _holds_no_space(word: str) -> bool:
 
 
 def _fits_a_line(word: str) -> bool:
-    """Reads back as one line of vocab.txt or metadata.tsv: no tab, no line break of ``str.splitlines``."""
+    """Reads back as one line of vocab.txt: not empty, no tab, no line break of ``str.splitlines``."""
     return bool(word) and "\t" not in word and word.splitlines() == [word]
+
+
+def _any_word(word: str) -> bool:
+    return True
+
+
+def _escape(char: str) -> str:
+    """One character as a visible Python-style escape: \\t, \\n, \\r, \\xHH or \\uHHHH."""
+    short = {"\t": "\\t", "\n": "\\n", "\r": "\\r"}
+    code = ord(char)
+    return short.get(char) or (f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}" if code < 0x10000 else f"\\U{code:08x}")
+
+
+# A tab (the projector's column separator), every line break str.splitlines() knows (the projector
+# splits at \n; Python readers at all of them) and U+FEFF (the projector's decoder drops it as a
+# byte-order mark at the start of the file and of every 1 MB block it reads).
+_LABEL_ESCAPED = "\t\n\r\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029\ufeff"
+_LABEL_ESCAPES = {ord(char): _escape(char) for char in _LABEL_ESCAPED}
+_NEEDS_ESCAPE = re.compile(f"[{_LABEL_ESCAPED}]")
+
+
+def _label(word: str) -> str:
+    """A word as one line of metadata.tsv that the TensorBoard projector shows as a label of its own.
+
+    The projector skips a line that JavaScript's trim() leaves empty, which would shift every later
+    label by a row; such a word (empty, or whitespace only) is written wholly escaped, and the empty
+    word as "". Elsewhere only the characters of _LABEL_ESCAPES are escaped.
+    """
+    if word.strip() and not _NEEDS_ESCAPE.search(word):  # nearly every word
+        return word
+    if not word:
+        return '""'
+    if not word.replace("\ufeff", "").strip():  # str.strip() removes what isspace() calls whitespace
+        return "".join(map(_escape, word))
+    return word.translate(_LABEL_ESCAPES)
+
+
+def _word_list(words: list[str], fmt: str) -> bytes:
+    """The word list the npy (vocab.txt) and tsv (metadata.tsv) formats write beside the vectors."""
+    line = _label if fmt == "tsv" else str
+    return "".join(line(word) + "\n" for word in words).encode("utf-8")
 
 
 def _text_lines(words: list[str], matrix: np.ndarray, *, separator: str = " ", with_words: bool = True) -> bytes:
@@ -120,9 +194,6 @@ def _write_glove(rows: _Rows, out: Path) -> list[Path]:
 
 
 def _write_word2vec_binary(rows: _Rows, out: Path) -> list[Path]:
-    if rows.dtype != np.float32:
-        raise UsageError("the word2vec binary format holds float32 only; drop --dtype or use --format npy")
-
     def write(stream: BinaryIO) -> None:
         stream.write(f"{len(rows.keep)} {rows.vectors.dim}\n".encode())
         for words, matrix in rows.slices():
@@ -145,12 +216,12 @@ def _write_npy(rows: _Rows, out: Path) -> list[Path]:
             stream.write(matrix.astype(dtype, copy=False).tobytes())
 
     atomic_write(out, write)
-    atomic_write(vocab_path, lambda stream: stream.write("".join(word + "\n" for word in rows.words).encode("utf-8")))
+    atomic_write(vocab_path, lambda stream: stream.write(_word_list(rows.words, "npy")))
     return [out, vocab_path]
 
 
 def _write_tsv(rows: _Rows, out: Path) -> list[Path]:
-    """TensorBoard projector files: ``vectors.tsv`` (tab-separated values) and ``metadata.tsv`` (one word a line)."""
+    """TensorBoard projector files: ``vectors.tsv`` (tab-separated values) and ``metadata.tsv`` (one label a line)."""
     metadata_path = out.parent / SIDE_FILES["tsv"]
 
     def write(stream: BinaryIO) -> None:
@@ -158,7 +229,7 @@ def _write_tsv(rows: _Rows, out: Path) -> list[Path]:
             stream.write(_text_lines(words, matrix, separator="\t", with_words=False))
 
     atomic_write(out, write)
-    atomic_write(metadata_path, lambda stream: stream.write("".join(word + "\n" for word in rows.words).encode("utf-8")))
+    atomic_write(metadata_path, lambda stream: stream.write(_word_list(rows.words, "tsv")))
     return [out, metadata_path]
 
 
@@ -176,13 +247,16 @@ FORMATS: dict[str, tuple[str, Writer, Callable[[str], bool]]] = {
     "txt": ("embeddings.txt", _write_word2vec_text, _holds_no_space),
     "bin": ("embeddings.bin", _write_word2vec_binary, _holds_no_space),
     "glove": ("embeddings.glove.txt", _write_glove, _holds_no_space),
-    "tsv": ("vectors.tsv", _write_tsv, _fits_a_line),
-    "safetensors": ("embeddings.safetensors", _write_safetensors, bool),
+    "tsv": ("vectors.tsv", _write_tsv, _any_word),
+    "safetensors": ("embeddings.safetensors", _write_safetensors, _any_word),
 }
-# The words each format leaves out, for the warning that counts them.
+# The words each format leaves out besides the empty word, and why, for the warning that names them.
+_SPLIT_AT_WHITESPACE = "readers split its rows at whitespace, and each row must start with its word"
 CANNOT_HOLD = {
-    "npy": "a tab or line break", "txt": "whitespace", "bin": "whitespace", "glove": "whitespace",
-    "tsv": "a tab or line break", "safetensors": "the empty word",
+    "npy": ("a tab or line break", "its vocab.txt holds one word a line: a line break would shift the words against the rows, and readers skip empty lines"),
+    "txt": ("whitespace", _SPLIT_AT_WHITESPACE),
+    "bin": ("whitespace", _SPLIT_AT_WHITESPACE),
+    "glove": ("whitespace", _SPLIT_AT_WHITESPACE),
 }
 
 
@@ -207,6 +281,8 @@ def export(
         raise UsageError(f"--limit must be 0 (all words) or more, got {limit}")
     if dtype != "float32" and fmt in ("txt", "glove", "tsv"):
         raise UsageError(f"--dtype applies to the npy and safetensors formats; the {fmt} format writes decimal text")
+    if dtype != "float32" and fmt == "bin":
+        raise UsageError("the word2vec binary format holds float32 only; drop --dtype or use --format npy")
     default_name, writer, fits = FORMATS[fmt]
     path = Path(out) if out is not None else Path(default_name)
     if out is not None and os.fspath(out).endswith(("/", os.sep)) and not path.is_dir():  # Path drops the slash
@@ -231,8 +307,70 @@ def export(
         )
     candidates = range(min(limit, len(vectors)) if limit else len(vectors))
     keep = np.fromiter((row for row in candidates if fits(vectors.words[row])), dtype=np.int64)
-    paths = writer(_Rows(vectors, keep, normalize, np.dtype(DTYPES[dtype])), path)
-    return Exported(paths=paths, rows=len(keep), left_out=len(candidates) - len(keep))
+    rows = _Rows(vectors, keep, normalize, np.dtype(DTYPES[dtype]))
+    if dtype == "float16":
+        value, word = rows.largest()
+        if abs(value) > FLOAT16_LARGEST:
+            raise UsageError(
+                f"--dtype float16 cannot hold the value {value:g} (of the word {word!r}): float16 holds at most "
+                f"{FLOAT16_LARGEST:g}, and larger values would become inf; use --dtype float32, or --normalize"
+            )
+    if fmt in SIDE_FILES:
+        _keep_pairings(path, fmt, rows.words)
+    paths = writer(rows, path)
+    left_out = [vectors.words[row] for row in candidates if not fits(vectors.words[row])] if len(keep) < len(candidates) else []
+    return Exported(
+        paths=paths,
+        rows=len(keep),
+        left_out=len(left_out),
+        format=fmt,
+        empty_left_out="" in left_out,
+        example=next((word for word in left_out if word), None),
+    )
+
+
+def _keep_pairings(path: Path, fmt: str, words: list[str]) -> None:
+    """Refuse to replace a word list that another export in the folder is paired with.
+
+    npy and tsv always name their word list vocab.txt and metadata.tsv; a second export into the
+    folder under another name would leave the first one's rows beside the second one's words. A
+    re-export of the same file (after training again) replaces its own pairing, and is allowed.
+    """
+    side = path.parent / SIDE_FILES[fmt]
+    if not side.is_file():
+        return
+    try:
+        listed = side.read_bytes()
+    except OSError:  # the write itself will say why
+        return
+    lines = len(listed.decode("utf-8", errors="replace").splitlines())
+    paired = next(
+        (
+            other
+            for other in sorted(path.parent.glob(f"*{Path(FORMATS[fmt][0]).suffix}"))
+            if other.name not in (path.name, side.name) and other.is_file() and _rows_in(other, fmt) == lines
+        ),
+        None,
+    )
+    if paired is not None and listed != _word_list(words, fmt):
+        raise UsageError(
+            f"--out {path}: {side} lists the {lines:,} words of {paired}, and this export would replace them with "
+            f"others (the {fmt} format always names its word list {side.name}); export into another folder"
+        )
+
+
+def _rows_in(path: Path, fmt: str) -> int | None:
+    """The number of vector rows in a file an npy or tsv export may have written; None if it is no such file."""
+    try:
+        if fmt == "tsv":
+            return _count_lines(path)
+        with open(path, "rb") as stream:
+            version = np.lib.format.read_magic(stream)
+            read_header = np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
+            shape = read_header(stream)[0]
+    except (OSError, ValueError, SyntaxError, TypeError):
+        return None
+    return shape[0] if len(shape) == 2 else None
 
 
 IMPORT_FORMATS = ("auto", "txt", "vec", "bin", "glove")
@@ -359,21 +497,54 @@ def _holds_values(after_word: bytes | None, dim: int) -> bool:
     return True
 
 
-def _is_text(after_word: bytes | None, dim: int) -> bool:
-    """Whether a row whose word is followed by ``after_word`` is text rather than word2vec binary.
-
-    Text: decimal values, or at least printable characters up to the line break (a row with a
-    bad value, which the text reader then names by line). Binary float bytes are almost never
-    all printable: 0.0 and 1.0 alone hold zero bytes. ``None``: the word ended the line, which
-    a binary word never does.
-    """
-    if after_word is None or _holds_values(after_word, dim):
-        return True
-    try:
-        line = after_word.split(b"\n", 1)[0].decode("utf-8")
-    except UnicodeDecodeError:
+def _is_binary_row(after_word: bytes, dim: int) -> bool:
+    """Whether a row whose word is followed by ``after_word`` reads as word2vec binary: 4 * dim bytes,
+    a line break or not, then the next word up to its space (or the end of what was looked at)."""
+    if len(after_word) < 4 * dim:
         return False
-    return line.replace("\t", " ").replace("\r", "").isprintable()
+    next_word = after_word[4 * dim :].lstrip(b"\r\n").split(b" ", 1)[0]
+    return b"\n" not in next_word
+
+
+def _is_text(after_word: bytes | None, dim: int, *, whole: bool) -> bool:
+    """Whether a first row whose word is followed by ``after_word`` is text rather than word2vec binary.
+
+    The row is read both ways; a single byte decides nothing (0.01 as float32 starts with 0x0A, a
+    line break). Text: the rest of its line is printable and ends in ``dim`` decimal values, and
+    the line ends within ``after_word`` (a text value takes far fewer than _ROW_LOOKAHEAD bytes)
+    or at the end of the file (``whole``). Binary: see _is_binary_row. When both fit (a text line
+    longer than 4 * dim bytes; a binary row of one value whose bytes spell "7\\n"), the next line
+    decides: a line of text (printable, a number among its fields after the first), or none to
+    look at, is text; float bytes are rarely printable UTF-8. A row that fits neither (a damaged
+    one) is text if the rest of its line is printable and not empty, so that the text reader names
+    the line. ``None``: the word ended the line, which a binary word never does.
+    """
+    if after_word is None:
+        return True
+    binary = _is_binary_row(after_word, dim)
+    line, *following = after_word.split(b"\n")
+    if (whole or following) and _printable(line) and _holds_values(after_word, dim):
+        if not binary:
+            return True
+        cut = b"" if whole or not following else following.pop()  # the look-ahead may end within it
+        complete = next((line for line in following if line.strip()), None)
+        if complete is not None:  # a text row, or a damaged one: a word, then something of a number
+            return _printable(complete) and any(map(_is_number, complete.decode("utf-8").split()[1:]))
+        return not cut.strip() or _printable(cut, cut=True)
+    if binary:
+        return False
+    return bool(line.strip()) and _printable(line)
+
+
+def _printable(chunk: bytes, *, cut: bool = False) -> bool:
+    """``chunk`` is UTF-8 text of printable characters (and tabs); ``cut``: its last character may be cut short."""
+    try:
+        text = chunk.decode("utf-8")
+    except UnicodeDecodeError as error:
+        if not (cut and error.reason == "unexpected end of data"):
+            return False
+        text = chunk[: error.start].decode("utf-8")
+    return text.replace("\t", " ").replace("\r", "").isprintable()
 
 
 def import_vectors(
@@ -413,41 +584,45 @@ def _import(path: Path, out_dir: Path, fmt: str, limit: int) -> Imported:
             start = len(codecs.BOM_UTF8) if stream.read(len(codecs.BOM_UTF8)) == codecs.BOM_UTF8 else 0
             stream.seek(start)
             reader = _Reader(stream, path)
-            kind = _binary_kind(reader.peek(16))
-            if kind:
-                raise UsageError(
-                    f"{path} is a {kind} file, not word2vec or GloVe vectors; "
-                    f"import reads text (txt, vec, glove) or word2vec binary vectors"
-                )
-            first = reader.readline()
+            refusal = _foreign_file(reader.peek(_HEAD), path)
+            if refusal:
+                raise UsageError(refusal)
+            first = _next_line(reader)
             if first is None:
                 raise UsageError(f"{path} is empty")
+            number = reader.line - 1
             header = _header(first)
             if header is not None and min(header) < 1:
                 raise UsageError(
-                    f"{path} line 1: the header '{_shown(first)}' promises {header[0]} vectors of {header[1]} values; "
+                    f"{path} line {number}: the header '{_shown(first)}' promises {header[0]} vectors of {header[1]} values; "
                     f"a word2vec header is 'count dim', both 1 or more"
                 )
             if header is None and len(first.split()) < 2:
-                raise UsageError(f"{path} line 1: expected a word and its values, found '{_shown(first)}'")
-            fmt = _resolve_format(fmt, header, reader, path)
-            if header is None:
+                raise UsageError(f"{path} line {number}: expected a word and its values, found '{_shown(first)}'")
+            fmt = _resolve_format(fmt, header, first, reader, path)
+            size = path.stat().st_size
+            if header is None:  # GloVe: as many rows as the file holds; its line count bounds them
                 dim = len(first.split()) - 1
-                count = _count_lines(path, opener)
+                rows = _count_lines(path, opener)
+                if opener is open:
+                    rows = min(rows, size // (2 * dim))  # a row takes 2 bytes a value at least
+                rows = min(rows, limit) if limit else rows
                 reader = _Reader(stream, path)
                 stream.seek(start)
             else:
                 count, dim = header
-            rows = min(count, limit) if limit else count
-            size = path.stat().st_size
-            if rows * (4 * dim if fmt == "bin" else 2 * dim) > size and opener is open:  # the fewest bytes a row can take
-                raise UsageError(f"{path} is truncated: expected {rows} vectors of {dim} values, but it holds only {size} bytes")
+                rows = min(count, limit) if limit else count
+                if rows * (4 * dim if fmt == "bin" else 2 * dim) > size and opener is open:  # the fewest bytes a row can take
+                    raise UsageError(f"{path} is truncated: expected {rows} vectors of {dim} values, but it holds only {size} bytes")
             scratch = out_dir / ".import-vectors.tmp"
             matrix = scratch_matrix(scratch, (max(rows, 1), dim))  # removes the file itself if it fails
             try:
-                read = _read_binary if fmt == "bin" else _read_text
-                words, invalid = read(reader, matrix, rows, dim, path)
-                if not limit and header is not None and (reader.read_word() if fmt == "bin" else reader.readline()):
+                if fmt == "bin":
+                    words, invalid = _read_binary(reader, matrix, rows, dim, path)
+                else:
+                    words, invalid = _read_text(reader, matrix, rows, dim, path, until_end=header is None)
+                rows = len(words)
+                if not limit and header is not None and (reader.read_word() if fmt == "bin" else _next_line(reader)):
                     raise UsageError(f"{path}: the header promises {count} vectors but the file holds more")
                 tokenizer = new_tokenizer("whitespace", words)
                 save_model(
@@ -470,21 +645,53 @@ def _import(path: Path, out_dir: Path, fmt: str, limit: int) -> Imported:
     return Imported(model_dir=out_dir, format=fmt, rows=rows, dim=dim, invalid_bytes=invalid)
 
 
-def _binary_kind(head: bytes) -> str | None:
-    """'NumPy .npy' or 'safetensors' where ``head`` starts such a file (as embedcli's own exports)."""
-    if head.startswith(b"\x93NUMPY"):
-        return "NumPy .npy"
-    if len(head) >= 9 and head[8:9] == b"{" and 0 < int.from_bytes(head[:8], "little") < 1 << 32:
-        return "safetensors"
+def _next_line(reader: _Reader) -> bytes | None:
+    """The next line that is not blank (whitespace only): text formats skip blank lines wherever they are."""
+    while (line := reader.readline()) is not None and not line.strip():
+        pass
+    return line
+
+
+_HEAD = 64  # bytes looked at to recognise a file of another kind
+_FASTTEXT_MAGIC = (793712314).to_bytes(4, "little")  # the int32 a fastText model (.bin) starts with
+_NOT_VECTORS = "not word2vec or GloVe vectors"
+
+
+def _foreign_file(head: bytes, path: Path) -> str | None:
+    """Why a file that starts with ``head`` is not one to import, and what to do instead; None if it may be."""
+    if head.startswith(b"\x93NUMPY") or (len(head) >= 9 and head[8:9] == b"{" and 0 < int.from_bytes(head[:8], "little") < 1 << 32):
+        kind = "NumPy .npy" if head.startswith(b"\x93NUMPY") else "safetensors"  # as embedcli's own exports
+        return f"{path} is a {kind} file, {_NOT_VECTORS}; import reads text (txt, vec, glove) or word2vec binary vectors"
+    if head.startswith(_FASTTEXT_MAGIC):
+        return (
+            f"{path} is a fastText model (.bin), {_NOT_VECTORS}; import its .vec file instead (fastText writes one beside "
+            f"the .bin, and its downloads offer one), or write one with gensim: "
+            f"gensim.models.fasttext.load_facebook_vectors('{path}').save_word2vec_format('vectors.vec')"
+        )
+    # pickle protocols 2 to 5 start with PROTO; torch.save writes a zip around its data.pkl
+    zipped_name = head[30 : 30 + int.from_bytes(head[26:28], "little")] if head.startswith(b"PK\x03\x04") else b""
+    if (head[:1] == b"\x80" and head[1:2] in (b"\x02", b"\x03", b"\x04", b"\x05")) or zipped_name.endswith(b"data.pkl"):
+        if zipped_name:
+            kind, how = "a PyTorch file (torch.save)", "a 'count dim' line, then one 'word v1 ... vd' line per word"
+        else:
+            kind = "a Python pickle (such as a gensim .model or .kv file)"
+            how = "in gensim: KeyedVectors.save_word2vec_format('vectors.txt'), or model.wv.save_word2vec_format for a Word2Vec model"
+        return (
+            f"{path} is {kind}, {_NOT_VECTORS}; embedcli never loads pickles (loading one can run code): "
+            f"save the vectors as word2vec text ({how}) and import that"
+        )
+    if head.startswith(b"PK\x03\x04"):
+        return f"{path} is a zip archive; unzip it and import the vectors file inside"
     return None
 
 
-def _resolve_format(fmt: str, header: tuple[int, int] | None, reader: _Reader, path: Path) -> str:
+def _resolve_format(fmt: str, header: tuple[int, int] | None, first: bytes, reader: _Reader, path: Path) -> str:
     if fmt == "vec":
         return "txt"
     if fmt != "auto":
         if fmt in ("txt", "bin") and header is None:
-            raise UsageError(f"{path} has no 'count dim' header line; for vectors without one use --format glove")
+            advice = "; for vectors without one use --format glove" if _holds_values(first.split(None, 1)[1], len(first.split()) - 1) else ""
+            raise UsageError(f"{path} has no 'count dim' header line, so it is not word2vec {'text' if fmt == 'txt' else 'binary'}{advice}")
         if fmt == "bin" and _holds_values(reader.peek_row(_ROW_LOOKAHEAD * header[1])[1], header[1]):
             raise UsageError(
                 f"{path} does not look like word2vec binary: its first row is text; "
@@ -493,7 +700,9 @@ def _resolve_format(fmt: str, header: tuple[int, int] | None, reader: _Reader, p
         return fmt
     if header is None:
         return "glove"
-    return "txt" if _is_text(reader.peek_row(_ROW_LOOKAHEAD * header[1])[1], header[1]) else "bin"
+    lookahead = _ROW_LOOKAHEAD * header[1]
+    after_word = reader.peek_row(lookahead)[1]
+    return "txt" if _is_text(after_word, header[1], whole=after_word is not None and len(after_word) < lookahead) else "bin"
 
 
 def _count_lines(path: Path, opener: Callable = open) -> int:
@@ -505,7 +714,10 @@ def _count_lines(path: Path, opener: Callable = open) -> int:
     return count + (last != b"\n")
 
 
-def _read_text(reader: _Reader, matrix: np.ndarray, rows: int, dim: int, path: Path) -> tuple[list[str], int]:
+def _read_text(
+    reader: _Reader, matrix: np.ndarray, rows: int, dim: int, path: Path, *, until_end: bool = False
+) -> tuple[list[str], int]:
+    """Up to ``rows`` rows of word2vec text or GloVe; fewer only if ``until_end`` (GloVe: ``rows`` bounds them)."""
     words: list[str] = []
     seen: dict[str, int] = {}
     invalid = 0
@@ -513,13 +725,22 @@ def _read_text(reader: _Reader, matrix: np.ndarray, rows: int, dim: int, path: P
         number = reader.line
         line = reader.readline()
         if line is None:
+            if until_end:
+                break
             raise UsageError(f"{path} is truncated: expected {rows} vectors, found {len(words)}")
+        if not line.strip():  # a blank line, wherever it is
+            continue
         text, bad = decode(line.rstrip(b"\r\n "))
         invalid += bad
         fields = text.split(" ")
         if len(fields) < dim + 1:
             raise UsageError(f"{path} line {number}: expected a word and {dim} values, found {len(fields) - 1} values")
-        word = " ".join(fields[:-dim])  # a few GloVe files hold words with spaces
+        # A few GloVe files hold words with spaces ("new york"); a "word" ending in a number is a row
+        # with more values than the others instead, as gensim reads it.
+        if len(fields) > dim + 1 and _is_number(fields[-dim - 1]):
+            found = next(count for count in range(dim + 1, len(fields)) if count == len(fields) - 1 or not _is_number(fields[-count - 1]))
+            raise UsageError(f"{path} line {number}: expected a word and {dim} values, found {found} values")
+        word = " ".join(fields[:-dim])
         try:
             with np.errstate(over="ignore"):  # too large for float32: refused below with the line number
                 values = np.array(fields[-dim:], dtype=np.float32)
@@ -529,6 +750,16 @@ def _read_text(reader: _Reader, matrix: np.ndarray, rows: int, dim: int, path: P
         matrix[len(words)] = values
         _add_word(word, words, seen, path, number)
     return words, invalid
+
+
+def _is_number(field: str) -> bool:
+    """``field`` reads as a value of a row (the values' own parser decides)."""
+    try:
+        with np.errstate(over="ignore"):
+            np.array([field], dtype=np.float32)
+    except ValueError:
+        return False
+    return True
 
 
 def _read_binary(reader: _Reader, matrix: np.ndarray, rows: int, dim: int, path: Path) -> tuple[list[str], int]:
