@@ -21,7 +21,7 @@ def check_memory(vocab_size: int, dim: int, device: torch.device, *, copies: int
     needed = tables + working
     available = available_memory(device)
     if available is not None and needed > available:
-        lower = "--chunk or --dim" if working > tables else "--max-vocab (or raise --min-count) or --dim"
+        lower = "--dim, --chunk, --window or --threads" if working > tables else "--max-vocab (or raise --min-count) or --dim"
         raise ConfigError(
             f"training {vocab_size:,} words x --dim {dim} needs about {_size(needed)} of "
             f"{'GPU ' if device.type == 'cuda' else ''}memory ({_size(tables)} for the tables, "

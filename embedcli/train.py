@@ -67,7 +67,7 @@ SPAN_TOKENS = 1 << 18
 # One GPU alone merges with no one: its spans are 8x longer, since preparing a span (some 60 small
 # kernels and two waits for the GPU) costs about as much as training 100k of its tokens there.
 GPU_SPAN_TOKENS = 1 << 21
-SPAN_BYTES_PER_TOKEN = 16  # per token and window position: a span's ids, masks and their temporaries (generous)
+SPAN_BYTES_PER_TOKEN = 4  # per token and window position: a span's masks and their temporaries (8 workers at --window 100: 1.1 GB)
 # Workers by default, whatever the cores: on a 16-core machine 16 workers made 0.46M words/s (less
 # than 2 on 2 cores) at WS353 0.30, contending for Python's lock between their small tensor
 # operations and colliding in their lock-free adds; 4 (on 2 cores) score WS353 0.586 against 0.618
@@ -204,7 +204,9 @@ def resume(
     try:
         cfg = DEFAULTS.with_overrides(**state["config"])
     except (EmbedcliError, TypeError, KeyError) as error:
-        raise UsageError(f"{out_dir}/.checkpoint holds settings this embedcli cannot use ({error})") from None
+        raise UsageError(
+            f"{out_dir}/.checkpoint holds settings this embedcli cannot use ({error}); start over with --force, without --resume"
+        ) from None
     from .distributed import join_group
 
     group = join_group(cfg)
@@ -396,8 +398,8 @@ def _check_checkpoint(state: dict[str, Any], tensors: dict[str, np.ndarray], out
 def _check_resumable(state: dict[str, Any], encoded: Encoded, vocabulary_hash: str, out_dir: Path) -> None:
     if state["corpus"]["vocabulary_sha256"] != vocabulary_hash:
         raise UsageError(
-            f"the corpus is not the one the checkpoint in {out_dir} was trained on (its vocabulary differs); "
-            f"name the same corpus, or start over with --force"
+            f"the corpus is not the one the checkpoint in {out_dir} was trained on (its vocabulary differs; or an "
+            f"older embedcli, which tokenized it otherwise, wrote the checkpoint); name the same corpus, or start over with --force"
         )
 
 
@@ -738,7 +740,11 @@ class _Run:
     def _evaluate_epoch(self) -> None:
         """Score the vectors as they are at the end of an epoch (all workers wait meanwhile)."""
         cfg, state = self.cfg, self.state
-        vectors = Vectors(self.encoded.vocabulary.words, self.model.input.weight.detach().cpu())
+        normalizer = self.encoded.tokenizer.normalizer  # question words are matched as `embedcli evaluate` matches them
+        vectors = Vectors(
+            self.encoded.vocabulary.words, self.model.input.weight.detach().cpu(),
+            normalize_word=normalizer.normalize_str if normalizer is not None else None,
+        )
         epoch = self.positions[0].epoch
         entry: dict = {"epoch": epoch}
         parts = [f"epoch {epoch}/{cfg.epochs}"]

@@ -142,12 +142,12 @@ def prepare(corpus: Corpus, cfg: TrainConfig, cache_root: Path) -> Encoded:
     """
     key = cache_key(corpus, cfg)
     folder = cache_root / key
+    for stale in cache_root.glob(f"{BUILDING_PREFIX}*"):  # left by a run that was killed; one training writes here at a time
+        shutil.rmtree(stale, ignore_errors=True)
     found = cached(cache_root, key)
     if found is not None:
         return found
     cache_root.mkdir(parents=True, exist_ok=True)
-    for stale in cache_root.glob(f"{BUILDING_PREFIX}*"):  # left by a run that was killed; one training writes here at a time
-        shutil.rmtree(stale, ignore_errors=True)
     building = new_folder(cache_root, f"{BUILDING_PREFIX}{key}-")
     try:
         encoded = _encode_one_pass(corpus, cfg, building) if cfg.tokenizer in ("default", "whitespace") else None

@@ -195,3 +195,19 @@ def test_evaluation_words_are_normalised_as_the_corpus_was(tmp_path):
     analogies.write_text(f": drinks\n{nfd('café')} {nfd('crème')} {nfd('thé')} eau\n")
     result = evaluate_analogies(vectors, analogies)
     assert result.skipped_oov == 0 and result.sections[0].correct + result.sections[0].incorrect == 1
+
+
+def test_training_scores_each_epoch_as_evaluate_does_with_unnormalised_words(tmp_path):
+    """train --eval-pairs built its vectors without the tokenizer's normalizer: an NFD file scored 0 pairs."""
+    import unicodedata
+
+    from embedcli.train import train
+
+    corpus = tmp_path / "corpus.txt"
+    corpus.write_text("café crème thé eau x y\n" * 200)
+    pairs = tmp_path / "pairs.txt"
+    pairs.write_text("".join(f"{unicodedata.normalize('NFD', a)}\t{b}\t{score}\n" for a, b, score in
+                             [("café", "crème", 5), ("Thé", "eau", 3), ("CAFÉ", "x", 1)]))
+    train([corpus], {"eval_pairs": str(pairs), "epochs": 1, "min_count": 1, "dim": 8}, out_dir=tmp_path / "m", progress=False)
+    evaluation = json.loads((tmp_path / "m" / "config.json").read_text())["training"]["evaluation"]
+    assert evaluation[-1]["pairs"]["pairs"] == 3

@@ -351,7 +351,7 @@ def test_step_scratch_too_large_for_memory_is_refused_though_the_tables_fit(tmp_
     corpus = tmp_path / "fifty.txt"
     corpus.write_text("".join(" ".join(f"w{(7 * line + i) % 50}" for i in range(20)) + "\n" for line in range(100)))
     result = run_cli("train", corpus, "--out", tmp_path / "model", "--dim", "3000000", "--quiet")
-    assert result.code == 2 and "for the training steps" in result.stderr and "--chunk" in result.stderr, result.stderr
+    assert result.code == 2 and "for the training steps" in result.stderr and "--chunk, --window or --threads" in result.stderr, result.stderr
     assert not (tmp_path / "model" / "config.json").exists()
 
 

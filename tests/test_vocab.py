@@ -353,7 +353,8 @@ def test_the_token_cache_is_built_aside_and_renamed_into_place_whole(tmp_path, m
     assert sorted(path.name for path in root.iterdir()) == [final.name]
     assert sorted(path.name for path in final.iterdir()) == sorted(vocab.CACHE_FILES)
     assert Path(encoded.stream.tokens.filename) == final / "tokens.i32"  # mapped from where it stays
-    assert prepare(corpus, cfg, root).cached
+    stale.mkdir()  # a run killed while tokenizing another corpus: a reuse of the cache clears it too
+    assert prepare(corpus, cfg, root).cached and not stale.exists()
 
     (final / "vocab.json").unlink()  # a folder missing a file (a partial copy) is no cache: encoded again
     monkeypatch.setattr(vocab, "_write_vocabulary", lambda *args: (_ for _ in ()).throw(KeyboardInterrupt))
