@@ -262,7 +262,7 @@ def _encode_one_pass(corpus: Corpus, cfg: TrainConfig, folder: Path) -> tuple[To
     if parts is None:
         first.read(corpus, table, cfg.max_tokens)
     else:
-        with multiprocessing.get_context("fork").Pool(len(parts) - 1, initializer=_leave_signals_to_parent) as pool:
+        with multiprocessing.get_context("fork").Pool(len(parts) - 1, initializer=_leave_signals_to_parent, initargs=(os.getpid(),)) as pool:
             pending = [
                 pool.apply_async(_scan_elsewhere, (part, folder, str(number), limit, cfg.tokenizer))
                 for number, part in enumerate(parts[1:], start=1)
@@ -353,11 +353,26 @@ def _scan_elsewhere(part, folder: Path, name: str, limit: int, kind: str) -> _Sc
     return scan
 
 
-def _leave_signals_to_parent() -> None:
+def _leave_signals_to_parent(parent: int) -> None:
     """In a scanning process: Ctrl-C is the parent's to handle, and the SIGTERM that ends the pool
-    ends the process quietly (the parent's handler, inherited by fork, would print a traceback)."""
+    ends the process quietly (the parent's handler, inherited by fork, would print a traceback).
+
+    A parent killed outright (``kill -9``) takes the process with it (Linux's parent-death signal),
+    instead of leaving it to scan on and print BrokenPipeError tracebacks when it reports.
+    """
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    try:
+        import ctypes
+
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+    except (OSError, AttributeError):  # not glibc: the process ends when it next reports
+        pass
+    if os.getppid() != parent:  # the parent died before the signal was asked for
+        os._exit(1)
+
+
+PR_SET_PDEATHSIG = 1
 
 
 MAX_SCAN_PROCESSES = 8

@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 import os
 import random
+import signal
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -364,3 +366,23 @@ def test_the_token_cache_is_built_aside_and_renamed_into_place_whole(tmp_path, m
     monkeypatch.setattr(vocab, "_write_vocabulary", write)
     again = prepare(corpus, cfg, root)
     assert not again.cached and again.vocabulary.words == encoded.vocabulary.words
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="scanning processes are forked on Linux only")
+def test_scanning_processes_die_with_a_killed_parent():
+    """kill -9 of a training while it tokenized left its scanning processes to print BrokenPipeError tracebacks."""
+    import ctypes
+    import multiprocessing
+
+    def death_signal(queue):
+        vocab._leave_signals_to_parent(os.getppid())
+        value = ctypes.c_int()
+        ctypes.CDLL("libc.so.6").prctl(2, ctypes.byref(value))  # PR_GET_PDEATHSIG
+        queue.put(value.value)
+
+    context = multiprocessing.get_context("fork")
+    queue = context.Queue()
+    process = context.Process(target=death_signal, args=(queue,))
+    process.start()
+    assert queue.get(timeout=30) == signal.SIGKILL
+    process.join()
