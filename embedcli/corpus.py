@@ -69,7 +69,12 @@ def visible_words(text: str) -> int:
     Each becomes at least one token of every tokenizer embedcli makes ('default' removes those
     characters, so a word of them alone is no token), so counting these never overshoots a --max-tokens.
     """
-    return len((text if text.isascii() else FORMAT.sub("", text)).split())
+    return len(_visible(text).split())
+
+
+def _visible(text: str) -> str:
+    """``text`` without FORMAT_CHARACTERS (ASCII text holds none)."""
+    return text if text.isascii() else FORMAT.sub("", text)
 
 
 class Corpus:
@@ -153,8 +158,7 @@ class Corpus:
                     if self.max_words and not compressed:
                         # words started in this block (as visible_words counts them), less one continuing
                         # from the last block; one word past the limit proves the last word needed is complete
-                        text = decoder.decode(block)
-                        text = text if text.isascii() else FORMAT.sub("", text)
+                        text = _visible(decoder.decode(block))
                         if text:
                             words += len(text.split()) - (in_word and not text[:1].isspace())
                             in_word = not text[-1:].isspace()

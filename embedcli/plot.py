@@ -83,13 +83,8 @@ def _draw(chosen: list[str], points: np.ndarray, explained: np.ndarray, asked: s
     _save(figure, out)
 
 
-def plot_loss(history: Sequence[tuple[int, float]], out: str | Path) -> None:
-    """The smoothed training loss against words processed."""
-    atomic_write_bytes(Path(out), loss_png(history))
-
-
 def loss_png(history: Sequence[tuple[int, float]]) -> bytes:
-    """:func:`plot_loss`'s PNG image, as bytes."""
+    """The smoothed training loss against words processed, as a PNG image's bytes."""
     pyplot = _pyplot()
     figure, axes = pyplot.subplots(figsize=(8, 4.5), dpi=110)
     axes.plot([words for words, _ in history], [loss for _, loss in history], color="tab:blue")

@@ -607,15 +607,16 @@ def read_whole(model_dir: Path, read: Callable[[], T]) -> T:
     some of each model, which it would call corrupted (or, read in a lucky order, mix silently).
     Whatever ``read`` returns or raises counts only if no file changed while it ran.
     """
+    model_dir = Path(model_dir)
     for attempt in range(1, REREADS + 1):
-        before = _generation(Path(model_dir))
+        before = _generation(model_dir)
         try:
             result = read()
         except ModelError:
-            if attempt == REREADS or _generation(Path(model_dir)) == before:
+            if attempt == REREADS or _generation(model_dir) == before:
                 raise
         else:
-            if attempt == REREADS or _generation(Path(model_dir)) == before:
+            if attempt == REREADS or _generation(model_dir) == before:
                 return result
         time.sleep(0.01 * attempt)
     raise AssertionError("the last attempt returns or raises")

@@ -56,7 +56,7 @@ from .store import (
     save_checkpoint,
     save_model,
 )
-from .vectors import Vectors
+from .vectors import Vectors, word_normalizer
 from .vocab import Encoded, cache_folder, cache_key, cached, prepare
 
 log = logging.getLogger("embedcli")
@@ -639,7 +639,6 @@ class _Run:
             return f"embedcli train --resume {self.out_dir}"
         return f"torchrun with the same {self.group.world} processes and -m embedcli train --resume {self.out_dir}"
 
-
     def _show(self, bar: tqdm | None) -> None:
         state = self.state
         while state.messages:
@@ -740,10 +739,9 @@ class _Run:
     def _evaluate_epoch(self) -> None:
         """Score the vectors as they are at the end of an epoch (all workers wait meanwhile)."""
         cfg, state = self.cfg, self.state
-        normalizer = self.encoded.tokenizer.normalizer  # question words are matched as `embedcli evaluate` matches them
-        vectors = Vectors(
+        vectors = Vectors(  # normalising question words as `embedcli evaluate` does on the saved model
             self.encoded.vocabulary.words, self.model.input.weight.detach().cpu(),
-            normalize_word=normalizer.normalize_str if normalizer is not None else None,
+            normalize_word=word_normalizer(self.encoded.tokenizer),
         )
         epoch = self.positions[0].epoch
         entry: dict = {"epoch": epoch}

@@ -340,7 +340,12 @@ def _tokenizer(tokenizer_json: str) -> Tokenizer:
 
 def _normalizer(tokenizer_json: str) -> Callable[[str], str]:
     """How the model's tokenizer normalises text (NFKC and lowercase for the default); parsed on first use."""
-    normalizer = _tokenizer(tokenizer_json).normalizer
+    return word_normalizer(_tokenizer(tokenizer_json))
+
+
+def word_normalizer(tokenizer: Tokenizer) -> Callable[[str], str]:
+    """How ``tokenizer`` normalises text, as a function of a word (as it is, for a tokenizer without a normalizer)."""
+    normalizer = tokenizer.normalizer
     return normalizer.normalize_str if normalizer is not None else (lambda word: word)
 
 

@@ -353,6 +353,9 @@ def _scan_elsewhere(part, folder: Path, name: str, limit: int, kind: str) -> _Sc
     return scan
 
 
+PR_SET_PDEATHSIG = 1  # Linux prctl: the signal a process gets when its parent dies
+
+
 def _leave_signals_to_parent(parent: int) -> None:
     """In a scanning process: Ctrl-C is the parent's to handle, and the SIGTERM that ends the pool
     ends the process quietly (the parent's handler, inherited by fork, would print a traceback).
@@ -370,9 +373,6 @@ def _leave_signals_to_parent(parent: int) -> None:
         pass
     if os.getppid() != parent:  # the parent died before the signal was asked for
         os._exit(1)
-
-
-PR_SET_PDEATHSIG = 1
 
 
 MAX_SCAN_PROCESSES = 8
