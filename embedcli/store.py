@@ -431,7 +431,8 @@ def write_tensors(stream: BinaryIO, tensors: dict[str, np.ndarray], metadata: di
     for array in tensors.values():
         for start in range(0, max(len(array), 1), ROWS_PER_WRITE):
             part = np.ascontiguousarray(array[start : start + ROWS_PER_WRITE], dtype=array.dtype)
-            stream.write(part.astype(part.dtype.newbyteorder("<"), copy=False).tobytes())
+            # a view, not tobytes(): copying holds Python's lock, which the training loop needs meanwhile
+            stream.write(memoryview(part.astype(part.dtype.newbyteorder("<"), copy=False)).cast("B"))
 
 
 def map_tensors(path: Path) -> tuple[dict[str, np.ndarray], dict[str, str]]:

@@ -313,6 +313,8 @@ def _train_in_group(
         run.previous_seconds += encoding_seconds  # a checkpoint's seconds count each run's tokenizing too
         training_started = time.perf_counter()
         run.go()
+        if device.type == "cuda":
+            torch.cuda.synchronize(device)  # the steps queued last are part of the training's time
         phases = {"encoding": encoding_seconds, "training_steps": time.perf_counter() - training_started}
         seconds = previous_seconds + time.perf_counter() - started
         tokens = encoded.corpus_tokens
@@ -808,11 +810,14 @@ class _Run:
         stream = self.encoded.stream
         seed = ((cfg.seed * 1_000_003 + here.epoch) * 1009 + self.group.rank * self.workers + index) * 100_003 + here.span
         generator = torch.Generator(device=device).manual_seed(seed % (1 << 63))
-        rows = torch.from_numpy(stream.tokens[span_start:span_stop].astype(np.int64)).to(device)
-        sentences = torch.from_numpy(sentence_ids(stream.offsets, span_start, span_stop)).to(device)
+        # Both arrays are made before either is copied: on CUDA a copy waits for the steps queued
+        # before it, and the host's work here overlaps them only while none has been copied.
+        rows = torch.from_numpy(stream.tokens[span_start:span_stop].astype(np.int64))
+        sentences = torch.from_numpy(sentence_ids(stream.offsets, span_start, span_stop))
         span = make_span(
-            rows, sentences, self.keep, window=cfg.window, chunk=self.step_centers, negative=cfg.negative,
-            noise_block=cfg.noise_block, noise_words=cfg.noise_words, cumulative=self.cumulative, generator=generator,
+            rows.to(device), sentences.to(device), self.keep, window=cfg.window, chunk=self.step_centers,
+            negative=cfg.negative, noise_block=cfg.noise_block, noise_words=cfg.noise_words, cumulative=self.cumulative,
+            generator=generator,
         )
         raw = span_stop - span_start
         chunks = span.centers // self.step_centers
