@@ -1,6 +1,6 @@
 """embedcli on one GPU against gensim (and embedcli) on the same machine's CPU cores, back to back.
 
-    python benchmarks/gpu.py ../shared/corpora/gcide.txt [--variants "--lanes 1" " --no-cuda-graphs"] [--scale 8]
+    python benchmarks/gpu.py ../shared/corpora/gcide.txt [--variants "--lanes 1" " --no-cuda-graphs"] [--scale 8] [--repeat 5]
 
 (A variant that is a single flag needs a leading space, as above, or argparse takes it for an
 option of this script.)
@@ -78,6 +78,7 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=5)
     parser.add_argument("--variants", nargs="*", default=["--lanes 1", "--lanes 2", "--lanes 4", "--lanes 8", "--lanes 4 --no-cuda-graphs"])
     parser.add_argument("--scale", type=int, default=0, help="also train on the corpus repeated this many times")
+    parser.add_argument("--repeat", type=int, default=1, help="fresh processes of the defaults from the warm cache; their median is printed")
     parser.add_argument("--skip", nargs="*", default=[], help="rows to leave out: gensim, cpu")
     parser.add_argument("--json", default="", help="append each row to this file as JSON lines")
     parser.add_argument("--device", default="cuda", help="cpu: a dry run of this script where there is no GPU")
@@ -114,22 +115,24 @@ def main() -> None:
               f"{scores['ws353']:>6.3f} {scores['simlex']:>6.3f} {scores['analogy']:>7.3f} {row['rss']:>7,.0f} "
               f"{row.get('gpu_mib') or '-':>7}", flush=True)
 
-    def embedcli(name: str, corpus: str, out: Path, flags: list[str], tokens: int) -> None:
+    def embedcli(name: str, corpus: str, out: Path, flags: list[str], tokens: int) -> dict | None:
         command = [sys.executable, "-m", "embedcli", "train", corpus, "--out", str(out), "--quiet", "--force",
                    "--tokenizer", "whitespace", "--epochs", str(args.epochs), *flags]
         try:
             _, rss = run_measured(command)
         except SystemExit as error:  # one failed row leaves the others
             print(f"{name}: {error}", flush=True)
-            return
+            return None
         training = json.loads((out / "config.json").read_text())["training"]
         steps = training["seconds_by_phase"]["training_steps"]
-        report({
+        row = {
             "name": name, "seconds": training["seconds"], "words_per_second": tokens * args.epochs / training["seconds"],
             "steps_words_per_second": tokens * args.epochs / steps, "phases": training["seconds_by_phase"],
             "scores": evaluate(load_embedcli(out)), "rss": rss, "gpu_mib": training.get("gpu_peak_mib"),
             "flags": flags, "device": training["device"],
-        })
+        }
+        report(row)
+        return row
 
     with tempfile.TemporaryDirectory() as scratch:
         scratch = Path(scratch)
@@ -145,7 +148,15 @@ def main() -> None:
                     "scores": evaluate(KeyedVectors.load_word2vec_format(out_file, binary=True)), "rss": rss})
         out = scratch / "gpu"
         embedcli(f"embedcli {args.device}, defaults, cold cache", args.corpus, out, ["--device", args.device], total_tokens)
-        embedcli(f"embedcli {args.device}, defaults, warm cache", args.corpus, out, ["--device", args.device], total_tokens)
+        warm = [
+            embedcli(f"embedcli {args.device}, defaults, warm cache{f' #{run + 1}' if args.repeat > 1 else ''}",
+                     args.corpus, out, ["--device", args.device], total_tokens)
+            for run in range(max(args.repeat, 1))
+        ]
+        speeds = sorted(row["words_per_second"] for row in warm if row)
+        if len(speeds) > 1:
+            print(f"defaults, warm cache, {len(speeds)} fresh processes: median {speeds[len(speeds) // 2]:,.0f} words/s "
+                  f"({speeds[0]:,.0f} to {speeds[-1]:,.0f})", flush=True)
         for variant in args.variants:
             embedcli(f"embedcli {args.device} {variant}", args.corpus, out, ["--device", args.device, *variant.split()], total_tokens)
         if "cpu" not in args.skip:

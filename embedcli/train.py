@@ -36,7 +36,7 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from . import __version__
+from . import __version__, cuda_start
 from .config import DEFAULTS, GPU_LANES, TrainConfig, as_config
 from .corpus import Corpus
 from .errors import ConfigError, EmbedcliError, ModelError, UsageError, signals_held
@@ -298,6 +298,7 @@ def _train_in_group(
                 model.input.weight.copy_(torch.from_numpy(checkpoint[0]["input"]))
                 model.output.weight.copy_(torch.from_numpy(checkpoint[0]["output"]))
         model = model.to(device)
+        cuda_start.release()  # torch holds the context it uses by now; a CPU run needs none
         group.begin(model)
         run = _Run(model, encoded, cfg, device, out_dir, group, workers=workers, span_tokens=span_tokens, progress=progress)
         run.identity = {
