@@ -16,7 +16,7 @@ import re
 import stat
 import sys
 import zlib
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import BinaryIO
 
@@ -81,8 +81,9 @@ class Corpus:
     """One or more text sources read as lines; iterate it as often as needed.
 
     ``paths`` may name files, folders (their text files, recursively, in sorted
-    order, but not hidden ones nor the folders of ``leave_out``: the model folder
-    being written) and ``-`` for stdin, once. A folder's files that are not text
+    order, but not hidden ones, nor the folders of ``leave_out`` (the model folder
+    being written), nor sub-folders for which ``leave_folder`` is true (other model
+    folders)) and ``-`` for stdin, once. A folder's files that are not text
     (binary, UTF-16) are left out and listed in ``skipped``; a named one is an
     error. Stdin, named pipes and devices can be read once only: call
     :meth:`spool_stdin` before iterating twice.
@@ -94,7 +95,12 @@ class Corpus:
     """
 
     def __init__(
-        self, paths: Sequence[str | os.PathLike], *, max_words: int = 0, leave_out: Sequence[str | os.PathLike] = ()
+        self,
+        paths: Sequence[str | os.PathLike],
+        *,
+        max_words: int = 0,
+        leave_out: Sequence[str | os.PathLike] = (),
+        leave_folder: Callable[[Path], bool] | None = None,
     ) -> None:
         if not paths:
             raise CorpusError("no corpus given; name one or more text files, folders or '-'")
@@ -105,7 +111,7 @@ class Corpus:
         self.files: list[Path] = []
         self.skipped: list[tuple[Path, str]] = []  # a folder's files that are not text, with their kind (see text_kind)
         for path in paths:
-            files, skipped = _expand(str(path), left_out)
+            files, skipped = _expand(str(path), left_out, leave_folder)
             self.files.extend(files)
             self.skipped.extend(skipped)
         self.max_words = max_words
@@ -300,7 +306,9 @@ def _line_start_after(path: Path, offset: int, *, search: int = 4 * BLOCK_BYTES)
         return offset + newline + 1
 
 
-def _expand(path: str, left_out: set[Path]) -> tuple[list[Path], list[tuple[Path, str]]]:
+def _expand(
+    path: str, left_out: set[Path], leave_folder: Callable[[Path], bool] | None = None
+) -> tuple[list[Path], list[tuple[Path, str]]]:
     """The files ``path`` names, and the files of a folder left out as not text (with their kind)."""
     if path == "-":
         return [Path("-")], []
@@ -313,7 +321,7 @@ def _expand(path: str, left_out: set[Path]) -> tuple[list[Path], list[tuple[Path
         raise CorpusError(f"cannot read corpus {path}: {error.strerror}") from None
     if stat.S_ISDIR(info.st_mode):
         found, skipped = [], []
-        for child in _walk(target, left_out):
+        for child in _walk(target, left_out, leave_folder):
             kind = _kind_of(child)
             if kind == "text":
                 found.append(child)
@@ -336,9 +344,10 @@ def _expand(path: str, left_out: set[Path]) -> tuple[list[Path], list[tuple[Path
     return [target], []
 
 
-def _walk(folder: Path, left_out: set[Path]) -> list[Path]:
-    """The files in ``folder`` and its sub-folders, in name order, but for hidden ones (named .*) and
-    the folders of ``left_out`` (the model folder being written); an unreadable sub-folder is an error."""
+def _walk(folder: Path, left_out: set[Path], leave_folder: Callable[[Path], bool] | None = None) -> list[Path]:
+    """The files in ``folder`` and its sub-folders, in name order, but for hidden ones (named .*), the
+    folders of ``left_out`` (the model folder being written) and the sub-folders ``leave_folder``
+    picks (other model folders); an unreadable sub-folder is an error."""
     for out in left_out:
         if folder.resolve().is_relative_to(out):
             raise CorpusError(f"corpus folder {folder} is, or is inside, the model folder being written ({out}); choose another --out")
@@ -350,7 +359,11 @@ def _walk(folder: Path, left_out: set[Path]) -> list[Path]:
     found = []
     for parent, folders, names in os.walk(folder, onerror=refuse):
         # pruned in place, so os.walk does not go in
-        folders[:] = [name for name in folders if not name.startswith(".") and Path(parent, name).resolve() not in left_out]
+        folders[:] = [
+            name for name in folders
+            if not name.startswith(".") and Path(parent, name).resolve() not in left_out
+            and not (leave_folder and leave_folder(Path(parent, name)))
+        ]
         for name in names:
             child = Path(parent, name)
             if name.startswith("."):

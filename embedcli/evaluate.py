@@ -138,7 +138,7 @@ def read_analogies(path: str | Path) -> tuple[list[str], list[tuple[int, list[st
         if line.startswith(":"):
             sections.append(line.lstrip(": ").strip())
             continue
-        if not line.strip():
+        if not line.strip() or line.startswith("#"):  # a comment, as in pair files
             continue
         words = [word.upper() for word in line.split()]
         if len(words) != 4:

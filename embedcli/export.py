@@ -536,15 +536,21 @@ def _is_text(after_word: bytes | None, dim: int, *, whole: bool) -> bool:
     return bool(line.strip()) and _printable(line)
 
 
+# Control characters other than the whitespace ones: float bytes hold them (1.0 is 00 00 80 3F), words
+# hardly ever. Not str.isprintable(), which also refuses the format characters and spaces words hold
+# (the zero-width non-joiner of Persian and Indic words, a soft hyphen, a no-break space, a BOM).
+_CONTROL = re.compile("[\x00-\x08\x0e-\x1f\x7f-\x9f]")
+
+
 def _printable(chunk: bytes, *, cut: bool = False) -> bool:
-    """``chunk`` is UTF-8 text of printable characters (and tabs); ``cut``: its last character may be cut short."""
+    """``chunk`` is UTF-8 text without control characters (whitespace aside); ``cut``: its last character may be cut short."""
     try:
         text = chunk.decode("utf-8")
     except UnicodeDecodeError as error:
         if not (cut and error.reason == "unexpected end of data"):
             return False
         text = chunk[: error.start].decode("utf-8")
-    return text.replace("\t", " ").replace("\r", "").isprintable()
+    return not _CONTROL.search(text)
 
 
 def import_vectors(
@@ -692,7 +698,7 @@ def _resolve_format(fmt: str, header: tuple[int, int] | None, first: bytes, read
         if fmt in ("txt", "bin") and header is None:
             advice = "; for vectors without one use --format glove" if _holds_values(first.split(None, 1)[1], len(first.split()) - 1) else ""
             raise UsageError(f"{path} has no 'count dim' header line, so it is not word2vec {'text' if fmt == 'txt' else 'binary'}{advice}")
-        if fmt == "bin" and _holds_values(reader.peek_row(_ROW_LOOKAHEAD * header[1])[1], header[1]):
+        if fmt == "bin" and _first_row_is_text(reader, header[1]):
             raise UsageError(
                 f"{path} does not look like word2vec binary: its first row is text; "
                 f"use --format txt, or leave --format out to detect it"
@@ -703,6 +709,17 @@ def _resolve_format(fmt: str, header: tuple[int, int] | None, first: bytes, read
     lookahead = _ROW_LOOKAHEAD * header[1]
     after_word = reader.peek_row(lookahead)[1]
     return "txt" if _is_text(after_word, header[1], whole=after_word is not None and len(after_word) < lookahead) else "bin"
+
+
+def _first_row_is_text(reader: _Reader, dim: int) -> bool:
+    """The row ahead, past any blank lines (which text may hold and a binary row never starts with),
+    is a word and ``dim`` decimal values."""
+    word, after_word = reader.peek_row(_ROW_LOOKAHEAD * dim)
+    if after_word is None and not word.strip(b"\r"):  # a blank line: look past the blank lines
+        word, _, after_word = reader.peek(_ROW_LOOKAHEAD * dim).lstrip(b"\r\n").partition(b" ")
+        if b"\n" in word:
+            return False
+    return _holds_values(after_word, dim)
 
 
 def _count_lines(path: Path, opener: Callable = open) -> int:

@@ -248,6 +248,17 @@ def _lock(handle: int) -> None:
         msvcrt.locking(handle, msvcrt.LK_NBLCK, 1)
 
 
+def holds_model(folder: Path) -> bool:
+    """``folder`` is an embedcli model directory (its config.json says so): a corpus folder's
+    sub-folder that is one holds another training's files, not text to train on."""
+    try:
+        with open(Path(folder) / CONFIG, "rb") as stream:
+            head = stream.read(256)
+    except OSError:
+        return False
+    return f'"format": "{FORMAT}"'.encode() in head
+
+
 def check_output_dir(out_dir: Path, *, force: bool = False) -> None:
     """Refuse an output path that is a file, or a folder of other things, unless ``force``."""
     if out_dir.exists() and not out_dir.is_dir():

@@ -50,6 +50,7 @@ from .store import (
     DiskFullError,
     check_output_dir,
     has_checkpoint,
+    holds_model,
     load_checkpoint,
     locked,
     remove_checkpoint,
@@ -178,7 +179,7 @@ def train(
         check_output_dir(out_dir, force=force)
     created = group.rank == 0 and not out_dir.exists()
     # an endless stdin stops at max_words; a corpus folder holding out_dir must not read the model being written
-    corpus = Corpus(corpus_paths, max_words=cfg.max_tokens, leave_out=[out_dir])
+    corpus = Corpus(corpus_paths, max_words=cfg.max_tokens, leave_out=[out_dir], leave_folder=holds_model)
     try:
         return _train(corpus, cfg, out_dir, group, progress=progress, checkpoint=None)
     except BaseException:
@@ -230,7 +231,7 @@ def resume(
                 f"cannot resume: the corpus file {missing[0]} is gone and so is the token cache; "
                 f"name the corpus again: embedcli train CORPUS --resume {out_dir}"
             )
-        corpus = Corpus(paths, leave_out=[out_dir])
+        corpus = Corpus(paths, leave_out=[out_dir], leave_folder=holds_model)
     return _train(corpus, cfg, out_dir, group, progress=progress, checkpoint=(tensors, state), encoded=encoded)
 
 

@@ -29,6 +29,7 @@ Term = Any  # a query term: a word (str) or a vector (a 1-D numpy array or torch
 
 NEIGHBORS = 10  # words a similarity query lists unless told (gensim's most_similar too)
 ANSWERS = 5  # answers an analogy lists unless told
+EMBEDDING_BAG_MODES = ("mean", "sum", "max")  # what nn.EmbeddingBag reduces a bag by
 
 
 class Vectors:
@@ -126,6 +127,8 @@ class Vectors:
         """An ``nn.EmbeddingBag`` over the vectors, e.g. a sentence as the mean of its word vectors."""
         import torch
 
+        if mode not in EMBEDDING_BAG_MODES:  # torch takes any mode here and fails at the first call
+            raise UsageError(f"mode must be one of {', '.join(EMBEDDING_BAG_MODES)}, got {mode!r}")
         return torch.nn.EmbeddingBag.from_pretrained(self.matrix.clone(), freeze=freeze, mode=mode)
 
     def __contains__(self, word: object) -> bool:

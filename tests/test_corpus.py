@@ -103,6 +103,24 @@ def test_a_folder_leaves_out_hidden_files_and_the_model_folder_being_written(tmp
         Corpus([model / ".cache"], leave_out=[model])
 
 
+def test_a_folder_leaves_out_other_model_folders_in_it(tmp_path):
+    """`train texts --out texts/model`, then `train texts --out elsewhere`: the first model is no text."""
+    import embedcli
+    from embedcli.train import train
+
+    texts = tmp_path / "texts"
+    texts.mkdir()
+    (texts / "a.txt").write_text("the cat sat on the mat\n" * 20)
+    notes = texts / "notes"  # a config.json of something else is text like any other
+    notes.mkdir()
+    (notes / "config.json").write_text('{"format": "mine", "colour": "blue"}\n')
+    settings = {"min_count": 1, "epochs": 1, "dim": 8}
+    train([texts], settings, out_dir=texts / "model", progress=False)
+    train([texts], settings, out_dir=tmp_path / "elsewhere", progress=False)
+    words = set(embedcli.load(tmp_path / "elsewhere").words)
+    assert {"cat", "blue"} <= words and not words & {"embedcli", "safetensors", "tokenizer"}, sorted(words)
+
+
 def test_stdin_can_be_named_once_only():
     with pytest.raises(CorpusError, match="stdin can be read only once: name it once"):
         Corpus(["-", "-"])

@@ -138,7 +138,7 @@ def test_too_few_pairs_is_nan_and_the_analogies_still_print(demo_model, tmp_path
 @pytest.mark.parametrize("option", ["--analogies", "--pairs"])
 def test_a_file_without_a_usable_line_is_refused_for_both_kinds(demo_model, tmp_path, option):
     empty = tmp_path / "empty.txt"
-    empty.write_text("# nothing\n\n" if option == "--pairs" else ": section\n\n")
+    empty.write_text("# nothing\n\n" if option == "--pairs" else "# nothing\n: section\n\n")  # '#' comments both
     result = run_cli("evaluate", "--model", demo_model, option, empty)
     assert result.code == 2 and "nothing to evaluate on" in result.stderr and len(result.stderr.splitlines()) == 1
 

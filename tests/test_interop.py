@@ -173,6 +173,8 @@ def test_to_embedding_and_embedding_bag(vectors):
     bag = vectors.to_embedding_bag(mode="mean")
     assert torch.allclose(bag(ids.unsqueeze(0))[0], vectors.matrix[ids].mean(0))
     assert not vectors.to_embedding().weight.requires_grad and vectors.to_embedding(freeze=False).weight.requires_grad
+    with pytest.raises(UsageError, match="mode must be one of mean, sum, max, got 'median'"):
+        vectors.to_embedding_bag(mode="median")  # torch would take it, then fail at the first call
 
 
 BAD_IMPORTS = {
@@ -201,9 +203,10 @@ def test_bad_vectors_files_get_one_clear_line(tmp_path, case):
     assert not (tmp_path / "model" / "config.json").exists()
 
 
-def test_format_bin_on_a_text_file_says_so(tmp_path):
+@pytest.mark.parametrize("rows", [b"7 1 2\n8 3 4\n", b"\n\r\n7 1 2\n8 3 4\n"])  # blank lines first, as text may have
+def test_format_bin_on_a_text_file_says_so(tmp_path, rows):
     path = tmp_path / "v.txt"
-    path.write_bytes(b"2 2\n7 1 2\n8 3 4\n")
+    path.write_bytes(b"2 2\n" + rows)
     result = run_cli("import", path, "--format", "bin", "--out", tmp_path / "model")
     lines = result.stderr.strip().splitlines()
     assert result.code == 2 and len(lines) == 1, result.stderr
@@ -315,6 +318,33 @@ def test_auto_tells_binary_from_text_for_any_first_row(tmp_path):
         export(Vectors([f"w{i}" for i in range(50)], matrix), "bin", tmp_path / f"{trial}.bin")
         assert import_vectors(tmp_path / f"{trial}.bin", tmp_path / f"m{trial}").format == "bin"
         assert torch.equal(embedcli.load(tmp_path / f"m{trial}").matrix, matrix)
+
+
+# Words whose characters str.isprintable() refuses: Persian's zero-width non-joiner, an emoji
+# sequence's joiner, a soft hyphen, no-break and ideographic spaces, a BOM, a form feed.
+UNPRINTABLE_WORDS = ["می\u200cشود", "\U0001F468\u200d\U0001F469", "co\u00adop", "ab\u00a0c", "ab\u3000c", "\ufeffx", "x\x0cy"]
+
+
+@pytest.mark.parametrize("dim", [50, 300])
+def test_auto_reads_rows_of_any_word_as_what_they_are(tmp_path, dim):
+    """A long text row also reads as binary; then the next row decides, whatever characters its word
+    holds (str.isprintable() made these text files binary: a wrong word list, or garbage with --limit).
+    gensim reads such text files as they are."""
+    generator = np.random.default_rng(dim)
+    for second in UNPRINTABLE_WORDS:
+        words = ["first", second, "third"]
+        matrix = np.round(generator.standard_normal((3, dim)), 4).astype(np.float32)
+        text = "".join(f"{word} {' '.join(f'{value:.4f}' for value in row)}\n" for word, row in zip(words, matrix))
+        binary = b"".join(word.encode() + b" " + row.astype("<f4").tobytes() + b"\n" for word, row in zip(words, matrix))
+        for fmt, data in (("txt", f"3 {dim}\n{text}".encode()), ("bin", f"3 {dim}\n".encode() + binary)):
+            path = tmp_path / f"{dim}-{UNPRINTABLE_WORDS.index(second)}.{fmt}"
+            path.write_bytes(data)
+            for limit in (0, 2):
+                model = tmp_path / f"model-{limit}-{path.name}"
+                assert import_vectors(path, model, limit=limit).format == fmt, (second, fmt)
+                loaded = embedcli.load(model)
+                assert loaded.words == words[: limit or 3], (second, fmt)
+                assert np.array_equal(loaded.matrix.numpy(), matrix[: limit or 3])
 
 
 # --- import: rows, values and blank lines ------------------------------------------------------
