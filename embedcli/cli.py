@@ -189,7 +189,7 @@ def lookup(
         }
     if as_json:
         payload = {word: _scored(found) for word, found in results.items()} if neighbors > 0 else results
-        typer.echo(json.dumps(payload, ensure_ascii=False))
+        typer.echo(_json(payload))
         return
     for word, found in results.items():
         if neighbors > 0:
@@ -212,7 +212,7 @@ def similarity(
     """
     first, second = _typed([first, second])
     score = Vectors.load(model).similarity(first, second)
-    typer.echo(json.dumps({"first": first, "second": second, "similarity": score}, ensure_ascii=False) if as_json else f"{score:.4f}")
+    typer.echo(_json({"first": first, "second": second, "similarity": score}) if as_json else f"{score:.4f}")
 
 
 @app.command()
@@ -238,7 +238,7 @@ def analogy(
         first, second, third, topn=topn, method=method, positive=_typed(positive), negative=_typed(negative)
     )
     if as_json:
-        typer.echo(json.dumps(_scored(found), ensure_ascii=False))
+        typer.echo(_json(_scored(found)))
         return
     _echo_scored(found)
 
@@ -271,7 +271,7 @@ def evaluate(
             typer.echo(f"embedcli: warning: {result.file}: fewer than two pairs have both words in the vocabulary; the correlations are undefined (NaN)", err=True)
     if as_json:
         payload = {"analogies": [r.to_dict() for r in analogy_results], "pairs": [r.to_dict() for r in pair_results]}
-        typer.echo(json.dumps(payload, ensure_ascii=False))
+        typer.echo(_json(payload))
         return
     for r in analogy_results:
         typer.echo(f"{r.file}: analogy accuracy {r.accuracy:.4f} ({r.questions - r.skipped_oov} of {r.questions} questions answered, {r.skipped_oov} out of vocabulary)")
@@ -344,6 +344,13 @@ def import_(
     if result.invalid_bytes:
         typer.echo(f"embedcli: warning: {result.invalid_bytes} bytes of words were not valid UTF-8 and were replaced", err=True)
     typer.echo(f"imported {result.rows:,} vectors of {result.dim} ({result.format}) into {result.model_dir}", err=True)
+
+
+def _json(payload: object) -> str:
+    """``payload`` as JSON: words as they are on a UTF-8 stdout, else as \\u escapes (a stream that
+    cannot encode a character would write Python's escape for it, which JSON does not know)."""
+    encoding = (getattr(sys.stdout, "encoding", None) or "").lower().replace("-", "").replace("_", "")
+    return json.dumps(payload, ensure_ascii=encoding != "utf8")
 
 
 def main() -> None:

@@ -168,6 +168,7 @@ def read_pairs(path: str | Path) -> tuple[list[tuple[str, str, float]], list[int
     for number, line in enumerate(_read_lines(path), start=1):
         if not line.strip() or line.startswith("#"):
             continue
+        line = line.rstrip()  # a trailing tab (a spreadsheet's export) makes no empty fourth field
         fields = line.split("\t") if "\t" in line else line.split()
         try:
             first, second, score = fields

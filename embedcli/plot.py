@@ -70,8 +70,8 @@ def _draw(chosen: list[str], points: np.ndarray, explained: np.ndarray, asked: s
     colors = ["tab:blue" if word in asked else "tab:gray" for word in chosen]
     axes.scatter(points[:, 0], points[:, 1], c=colors, s=28, zorder=2)
     labels = [
-        axes.annotate(word, (x, y), xytext=(5, 4), textcoords="offset points", fontsize=10,
-                      fontweight="bold" if word in asked else "normal", zorder=3)
+        axes.annotate(word, (x, y), xytext=(5, 4), textcoords="offset points", fontsize=10,  # a word, not $math$
+                      fontweight="bold" if word in asked else "normal", zorder=3, parse_math=False)
         for word, (x, y) in zip(chosen, points)
     ]
     axes.margins(0.15)
@@ -138,6 +138,8 @@ def _save(figure, out: str | Path) -> None:
     path = Path(out)
     if not path.parent.is_dir():
         raise UsageError(f"--out {path}: folder {path.parent} does not exist")
+    if path.is_dir():
+        raise UsageError(f"--out {path} is a folder; give an image file, e.g. {path / 'plot.png'}")
     kind = _IMAGE_KINDS.get(path.suffix.lower())
     if kind is None:
         raise UsageError(f"--out {path}: write a .png, .svg, .pdf or .jpg file")

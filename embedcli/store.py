@@ -58,7 +58,14 @@ class DiskFullError(EmbedcliError):
 def atomic_write(path: Path, write: Callable[[BinaryIO], None]) -> None:
     """Write ``path`` through a temporary file in the same folder, fsync it, then rename it into place."""
     path = Path(path)
-    os.replace(_written(path, write), path)
+    temporary = _written(path, write)
+    try:
+        os.replace(temporary, path)
+    except BaseException as error:
+        Path(temporary).unlink(missing_ok=True)
+        if isinstance(error, IsADirectoryError):  # name the file the user asked for, not the temporary one
+            raise UsageError(f"{path} is a folder; give a file name") from None
+        raise
     _sync_folder(path.parent)
 
 
@@ -278,6 +285,16 @@ def check_output_dir(out_dir: Path, *, force: bool = False) -> None:
             )
 
 
+def row_norms(matrix: Any) -> np.ndarray:
+    """The length of every row, as float32, summed in float64 a slice at a time: float32 squares
+    overflow past 1.8e19 and vanish below 1e-19, values imported vectors may hold."""
+    parts = [
+        np.linalg.norm(np.asarray(matrix[start : start + ROWS_PER_WRITE], dtype=np.float64), axis=1)
+        for start in range(0, len(matrix), ROWS_PER_WRITE)
+    ]
+    return np.minimum(np.concatenate(parts or [np.zeros(0)]), np.finfo(np.float32).max).astype(np.float32)
+
+
 def save_model(
     out_dir: Path,
     *,
@@ -300,10 +317,7 @@ def save_model(
     out_dir.mkdir(parents=True, exist_ok=True)
     if hasattr(vectors, "detach"):  # a torch tensor
         vectors = vectors.detach().cpu().numpy()
-    norms = np.concatenate(
-        [np.linalg.norm(vectors[start : start + ROWS_PER_WRITE], axis=1) for start in range(0, len(vectors), ROWS_PER_WRITE)]
-        or [np.zeros(0)]
-    ).astype(np.float32)
+    norms = row_norms(vectors)
     tensors = {
         "vectors": vectors,
         "norms": norms,

@@ -11,6 +11,7 @@ import difflib
 import functools
 import os
 import reprlib
+import unicodedata
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -19,7 +20,7 @@ import numpy as np
 from tokenizers import Tokenizer
 
 from .errors import ModelError, UnknownWordError, UsageError
-from .store import open_model, read_whole
+from .store import open_model, read_whole, row_norms
 
 if TYPE_CHECKING:
     import torch
@@ -162,23 +163,28 @@ class Vectors:
     def close_matches(self, word: str, count: int = 5) -> list[str]:
         """Known words spelled like ``word`` (searched among the 100,000 most frequent)."""
         candidates = self.words[:100_000]
-        return difflib.get_close_matches(self.normalized(word), candidates, n=count, cutoff=0.6)
+        try:
+            word = self.normalized(word)
+        except UnicodeEncodeError:  # a lone surrogate, which the tokenizer cannot take: as it is
+            pass
+        return difflib.get_close_matches(word, candidates, n=count, cutoff=0.6)
 
     @property
     def norms(self) -> np.ndarray:
         """The length of every vector (stored in the model file, or computed once)."""
         if self._norms is None:
-            self._norms = np.linalg.norm(self.array, axis=1).astype(np.float32)
+            self._norms = row_norms(self.array)
         return self._norms
 
     def unit_rows(self, rows: Any) -> np.ndarray:
         """The given rows scaled to length 1 (rows of length 0 stay 0)."""
-        return self.array[rows] / np.maximum(self.norms[rows], 1e-12)[..., None]
+        return self.array[rows] / _divisor(self.norms[rows])[..., None]
 
     def cosines(self, queries: np.ndarray, *, limit: int | None = None) -> np.ndarray:
         """Cosine of unit ``queries`` (k x dim, or dim) with each of the first ``limit`` vectors."""
         stop = len(self) if limit is None else min(limit, len(self))
-        return (self.array[:stop] @ queries.T).T / np.maximum(self.norms[:stop], 1e-12)
+        with np.errstate(over="ignore", invalid="ignore"):  # rows near float32's limit: no answer (see _nearest)
+            return (self.array[:stop] @ queries.T).T / _divisor(self.norms[:stop])
 
     def similarity(self, first: str, second: str) -> float:
         """Cosine similarity of two words (a word with itself: exactly 1)."""
@@ -232,7 +238,7 @@ class Vectors:
             raise UnknownWordError("give at least one positive word")
         terms = positive + negative
         rows = self._rows(terms)
-        units = [term / max(float(np.linalg.norm(term)), 1e-12) if row is None else self.unit_rows(row) for term, row in zip(terms, rows)]
+        units = [_unit(term) if row is None else self.unit_rows(row) for term, row in zip(terms, rows)]
         shifted = (self.cosines(np.stack(units)) + 1) / 2  # (terms given, vocabulary)
         scores = shifted[: len(positive)].prod(0) / (shifted[len(positive) :].prod(0) + 1e-6)
         return self._nearest(scores, exclude=rows, topn=topn)
@@ -271,11 +277,13 @@ class Vectors:
         if not isinstance(topn, (int, np.integer)) or isinstance(topn, bool) or topn < 0:
             raise UsageError(f"topn must be a whole number, 0 or more, got {topn!r}")
         scores = np.array(scores, dtype=np.float64)
-        scores[list(exclude)] = -np.inf
-        topn = max(0, min(topn, len(scores) - len(set(exclude))))
+        answers = np.isfinite(scores)  # a row of NaN or infinite values (imported) has no cosine: no answer
+        answers[list(exclude)] = False
+        candidates = np.flatnonzero(answers)
+        topn = min(topn, len(candidates))
         if topn == 0:
             return []
-        best = np.argpartition(-scores, topn - 1)[:topn]
+        best = candidates[np.argpartition(-scores[candidates], topn - 1)[:topn]]
         best = best[np.argsort(-scores[best], kind="stable")]
         return [(self.words[row], float(scores[row])) for row in best]
 
@@ -312,6 +320,10 @@ class Vectors:
         raise UsageError(f"{name}: give words (str) or vectors of {self.dim} numbers, got {_shown(item)}")
 
     def _find(self, word: str) -> int | None:
+        try:
+            word.encode("utf-8")
+        except UnicodeEncodeError:  # a lone surrogate (an undecodable file name, say): no word holds one
+            return None
         row = self._row(word)
         if row is None and self._normalize_word is not None:
             row = self._row(self._normalize_word(word))
@@ -347,9 +359,11 @@ def _normalizer(tokenizer_json: str) -> Callable[[str], str]:
 
 
 def word_normalizer(tokenizer: Tokenizer) -> Callable[[str], str]:
-    """How ``tokenizer`` normalises text, as a function of a word (as it is, for a tokenizer without a normalizer)."""
+    """How ``tokenizer`` normalises text, as a function of a word; for a tokenizer without a normalizer
+    (imported vectors, the whitespace tokenizer), Unicode's NFC, so that a word typed in another form
+    (a decomposed 'café', as macOS may give it) finds the composed one most files hold."""
     normalizer = tokenizer.normalizer
-    return normalizer.normalize_str if normalizer is not None else (lambda word: word)
+    return normalizer.normalize_str if normalizer is not None else functools.partial(unicodedata.normalize, "NFC")
 
 
 def _shown(value: Any) -> str:
@@ -364,3 +378,14 @@ def _not_a_word(value: Any) -> str:
     if isinstance(value, (int, np.integer)) and not isinstance(value, bool):
         return f"give a word (str), not a row number {value}; vectors.words[{value}] is the word of that row"
     return f"give a word (str), got {_shown(value)}"
+
+
+def _divisor(norms: np.ndarray) -> np.ndarray:
+    """Norms to divide by: a row of length 0 stays 0 (no floor such as 1e-12, under which tiny rows would shrink)."""
+    return np.where(norms > 0, norms, 1)
+
+
+def _unit(vector: np.ndarray) -> np.ndarray:
+    """A query vector scaled to length 1, its length summed in float64 (see store.row_norms)."""
+    length = float(np.linalg.norm(np.asarray(vector, dtype=np.float64)))
+    return vector / length if length > 0 else vector

@@ -9,7 +9,7 @@ import pytest
 
 import embedcli
 from embedcli.config import TrainConfig
-from embedcli.errors import ConfigError, ModelError, UsageError
+from embedcli.errors import ConfigError, ModelError, UnknownWordError, UsageError
 
 from .conftest import DEMO, run_cli
 
@@ -152,3 +152,11 @@ def test_load_given_no_folder_says_what_to_give(tmp_path, demo_model, keyed):
         embedcli.load(demo_model / "config.json")
     result = run_cli("lookup", "king", "--model", DEMO)
     assert result.code == 2 and "is a file, not a model" in result.stderr
+
+
+def test_a_lone_surrogate_is_no_word(demo_model):
+    """Python gives such strings for undecodable file names; the tokenizer's normaliser cannot encode them."""
+    vectors = embedcli.load(demo_model)
+    assert "\udc80" not in vectors
+    with pytest.raises(UnknownWordError):
+        vectors.index("\udc80")

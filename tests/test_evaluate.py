@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from embedcli.evaluate import evaluate_analogies, evaluate_pairs
+from embedcli.evaluate import evaluate_analogies, evaluate_pairs, read_pairs
 from embedcli.vectors import Vectors
 
 from .conftest import DEMO_ANALOGIES, run_cli
@@ -211,3 +211,11 @@ def test_training_scores_each_epoch_as_evaluate_does_with_unnormalised_words(tmp
     train([corpus], {"eval_pairs": str(pairs), "epochs": 1, "min_count": 1, "dim": 8}, out_dir=tmp_path / "m", progress=False)
     evaluation = json.loads((tmp_path / "m" / "config.json").read_text())["training"]["evaluation"]
     assert evaluation[-1]["pairs"]["pairs"] == 3
+
+
+def test_pair_lines_may_end_in_a_tab_or_spaces(tmp_path):
+    """A trailing tab made every space-separated line tab-split, and the whole file was refused."""
+    path = tmp_path / "pairs.txt"
+    path.write_text("king queen 5\t\nman\twoman\t3\t\nking man 2  \r\n", encoding="utf-8")
+    pairs, bad = read_pairs(path)
+    assert pairs == [("KING", "QUEEN", 5.0), ("MAN", "WOMAN", 3.0), ("KING", "MAN", 2.0)] and bad == []

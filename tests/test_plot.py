@@ -76,3 +76,19 @@ def test_vectors_of_one_dimension_plot_on_a_line(tmp_path):
     result = run_cli("plot", "cat", "dog", "bird", "--model", tmp_path / "m", "--out", tmp_path / "p.png")
     assert result.code == 0, result.stderr
     assert _ink(tmp_path / "p.png")[1] > 0.01
+
+
+def test_words_with_dollar_signs_are_labels_not_math_and_a_folder_is_no_image(tmp_path):
+    """matplotlib read `$\\frac$` as math and failed with a traceback; a folder named as --out left a .tmp file."""
+    import torch
+
+    from embedcli.plot import plot_words
+    from embedcli.vectors import Vectors
+
+    vectors = Vectors(["$\\frac$", "$x$", "US$", "foo"], torch.eye(4)[:, :3] + 0.1)
+    assert plot_words(vectors, ["$\\frac$", "$x$", "US$", "foo"], tmp_path / "p.png") == ["$\\frac$", "$x$", "US$", "foo"]
+    assert _ink(tmp_path / "p.png")[1] > 0.01
+    (tmp_path / "dir.png").mkdir()
+    with pytest.raises(UsageError, match="is a folder; give an image file"):
+        plot_words(vectors, ["foo", "US$"], tmp_path / "dir.png")
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["dir.png", "p.png"]

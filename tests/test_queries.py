@@ -6,8 +6,10 @@ import json
 
 import numpy as np
 import pytest
+import torch
 
 import embedcli
+from embedcli.vectors import Vectors
 
 from .conftest import run_cli
 
@@ -116,3 +118,38 @@ def test_a_query_word_loses_the_invisible_characters_the_corpus_lost(demo_model)
     result = run_cli("lookup", "ki\u00adng", "--model", demo_model, "-k", "1", "--json")
     assert result.code == 0, result.stderr  # before: "'ki\u00adng' is not in the vocabulary"
     assert json.loads(result.stdout)["ki\u00adng"][0]["word"] != "king"  # its neighbours, itself left out
+
+
+def test_vectors_near_float32s_limits_still_have_cosines():
+    """Imported vectors may hold values whose float32 squares overflow (1e20) or vanish (1e-40):
+    their lengths are summed in float64; a row whose cosine still overflows is no answer, and a
+    query word is never its own neighbour."""
+    matrix = np.array([[1e20] * 3, [1e-40, 1e-40, 0], [1, 2, 3], [-1, 0.5, 2], [3e38] * 3], dtype=np.float32)
+    vectors = Vectors(["big", "small", "normal", "other", "huge"], torch.from_numpy(matrix))
+    assert vectors.similarity("big", "normal") == pytest.approx(6 / (3**0.5 * 14**0.5), abs=1e-6)  # gensim: 0.0 then
+    assert vectors.similarity("small", "small") == 1.0 and vectors.similarity("small", "normal") == pytest.approx(3 / (2**0.5 * 14**0.5), abs=1e-6)
+    neighbours = vectors.most_similar("normal", topn=10)
+    assert [word for word, _ in neighbours] == ["big", "other", "small"]  # "huge" overflows; "normal" is the query
+    assert all(np.isfinite(score) for _, score in neighbours)
+
+
+def test_json_stays_json_where_stdout_cannot_encode_a_word(demo_model, tmp_path):
+    """Under a Latin-1 stdout a word outside it came out as Python's \\U0001f468 escape, which JSON does not know."""
+    emoji = "\U0001F468\u200d\U0001F469"
+    (tmp_path / "e.vec").write_text(f"3 2\n{emoji} 1 0\nx 0 1\ny 1 1\n", encoding="utf-8")
+    assert run_cli("import", tmp_path / "e.vec", "--out", tmp_path / "m").code == 0
+    result = run_cli("lookup", "x", "--model", tmp_path / "m", "-k", "2", "--json", env={"PYTHONIOENCODING": "latin-1"})
+    assert result.code == 0, result.stderr
+    assert {entry["word"] for entry in json.loads(result.stdout)["x"]} == {emoji, "y"}
+
+
+def test_imported_vectors_find_a_word_typed_in_another_unicode_form(tmp_path):
+    """Imported vectors have no tokenizer normaliser: a decomposed 'café' (macOS input) now finds the composed one."""
+    (tmp_path / "v.vec").write_text("2 2\ncaf\u00e9 1 0\nx 0 1\n", encoding="utf-8")
+    assert run_cli("import", tmp_path / "v.vec", "--out", tmp_path / "m").code == 0
+    vectors = embedcli.load(tmp_path / "m")
+    assert vectors.index("cafe\u0301") == 0 and "cafe\u0301" in vectors
+    (tmp_path / "pairs.tsv").write_text("cafe\u0301\tx\t1\nx\tx\t2\ncaf\u00e9\tx\t3\n", encoding="utf-8")
+    from embedcli.evaluate import evaluate_pairs
+
+    assert evaluate_pairs(vectors, tmp_path / "pairs.tsv").to_dict()["oov_percent"] == 0.0

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 import embedcli
-from embedcli.errors import ModelError
+from embedcli.errors import ModelError, UsageError
 from embedcli.store import load_model
 
 from .conftest import ROOT
@@ -102,3 +102,12 @@ def test_a_folder_a_training_is_writing_says_so_not_to_resume(tmp_path):
             embedcli.load(tmp_path / "m")
     with pytest.raises(ModelError, match="has not finished; continue it with 'embedcli train --resume"):
         embedcli.load(tmp_path / "m")  # the training has stopped: now it may be resumed
+
+
+def test_a_folder_where_a_file_goes_is_named_and_leaves_no_temporary_file(tmp_path):
+    from embedcli.store import atomic_write_bytes
+
+    (tmp_path / "out.bin").mkdir()
+    with pytest.raises(UsageError, match="out.bin is a folder; give a file name"):
+        atomic_write_bytes(tmp_path / "out.bin", b"data")
+    assert [path.name for path in tmp_path.iterdir()] == ["out.bin"]
