@@ -157,17 +157,19 @@ class Vectors:
         return self.vector(words)
 
     def normalized(self, word: str) -> str:
-        """``word`` as the model's tokenizer normalises text (NFKC and lowercase for the default; as is otherwise)."""
-        return self._normalize_word(word) if self._normalize_word else word
+        """``word`` as the model's tokenizer normalises text (NFKC and lowercase for the default, NFC for one
+        without a normaliser); as it is for vectors made without a model, or a word the tokenizer cannot take."""
+        if self._normalize_word is None:
+            return word
+        try:
+            return self._normalize_word(word)
+        except UnicodeEncodeError:  # a lone surrogate (an undecodable file name, say), which the tokenizer cannot take
+            return word
 
     def close_matches(self, word: str, count: int = 5) -> list[str]:
         """Known words spelled like ``word`` (searched among the 100,000 most frequent)."""
         candidates = self.words[:100_000]
-        try:
-            word = self.normalized(word)
-        except UnicodeEncodeError:  # a lone surrogate, which the tokenizer cannot take: as it is
-            pass
-        return difflib.get_close_matches(word, candidates, n=count, cutoff=0.6)
+        return difflib.get_close_matches(self.normalized(word), candidates, n=count, cutoff=0.6)
 
     @property
     def norms(self) -> np.ndarray:
@@ -320,13 +322,9 @@ class Vectors:
         raise UsageError(f"{name}: give words (str) or vectors of {self.dim} numbers, got {_shown(item)}")
 
     def _find(self, word: str) -> int | None:
-        try:
-            word.encode("utf-8")
-        except UnicodeEncodeError:  # a lone surrogate (an undecodable file name, say): no word holds one
-            return None
         row = self._row(word)
-        if row is None and self._normalize_word is not None:
-            row = self._row(self._normalize_word(word))
+        if row is None and (normalized := self.normalized(word)) != word:
+            row = self._row(normalized)
         if row is None and word != word.strip():  # " king " as typed; no tokenizer makes such a word
             row = self._find(word.strip())
         return row

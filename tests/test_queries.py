@@ -133,7 +133,7 @@ def test_vectors_near_float32s_limits_still_have_cosines():
     assert all(np.isfinite(score) for _, score in neighbours)
 
 
-def test_json_stays_json_where_stdout_cannot_encode_a_word(demo_model, tmp_path):
+def test_json_stays_json_where_stdout_cannot_encode_a_word(tmp_path):
     """Under a Latin-1 stdout a word outside it came out as Python's \\U0001f468 escape, which JSON does not know."""
     emoji = "\U0001F468\u200d\U0001F469"
     (tmp_path / "e.vec").write_text(f"3 2\n{emoji} 1 0\nx 0 1\ny 1 1\n", encoding="utf-8")
